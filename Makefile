@@ -1,0 +1,73 @@
+# Tessera — `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PROTO_OUT := gen/python
+PROTOS := $(shell find protos -name '*.proto' | sort)
+# Both databases by default; `make test DATABASES=sqlite` for a quick run without PostgreSQL.
+DATABASES ?= sqlite,postgres
+
+.PHONY: help
+help: ## Show this help
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+
+$(BIN)/tessera-auth: pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+.PHONY: install
+install: $(BIN)/tessera-auth ## Create .venv (if missing) and install Tessera with its dev tools
+
+.PHONY: run
+run: install ## Start both services on the embedded default (SQLite and a dev key under ./var/); Ctrl-C stops both
+	@mkdir -p var
+	@trap 'kill -TERM $$auth $$data 2>/dev/null; wait $$auth $$data' INT TERM EXIT; \
+	$(BIN)/tessera-auth serve & auth=$$!; \
+	$(BIN)/tessera-data serve & data=$$!; \
+	wait $$auth $$data
+
+.PHONY: test
+test: install ## Run the whole test suite on SQLite and PostgreSQL (starts PostgreSQL when it is down)
+	@scripts/ensure-postgres
+	TESSERA_TEST_DATABASES=$(DATABASES) $(BIN)/pytest $(PYTEST_ARGS)
+
+.PHONY: lint
+lint: install ## ruff, mypy, import-linter (layer contracts) and buf lint
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+	$(BIN)/buf lint
+
+.PHONY: fmt
+fmt: install ## Format and auto-fix what ruff can
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+.PHONY: proto
+proto: install ## Regenerate Python messages, stubs and .pyi from protos/
+	rm -rf $(PROTO_OUT)/tessera
+	mkdir -p $(PROTO_OUT)
+	$(BIN)/python -m grpc_tools.protoc -Iprotos --python_out=$(PROTO_OUT) --pyi_out=$(PROTO_OUT) \
+		--grpc_python_out=$(PROTO_OUT) $(PROTOS)
+
+.PHONY: proto-check
+proto-check: install ## Fail when the committed generated code is stale
+	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
+	$(BIN)/python -m grpc_tools.protoc -Iprotos --python_out=$$tmp --pyi_out=$$tmp \
+		--grpc_python_out=$$tmp $(PROTOS) && \
+	diff -r $$tmp/tessera $(PROTO_OUT)/tessera && echo "generated code is up to date" || \
+	{ echo "generated code is stale: run 'make proto' and commit the result"; exit 1; }
+
+.PHONY: up
+up: ## Start PostgreSQL and both services with docker compose
+	docker compose up --build
+
+.PHONY: clean
+clean: ## Remove ./var (local databases and the dev signing key) and caches
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""gRPC servicers: proto ⇄ commands and results. The only layer that imports generated code."""

@@ -1,0 +1,1 @@
+"""SQLAlchemy models and repositories of the auth database. Repositories flush, never commit."""

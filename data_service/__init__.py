@@ -1,0 +1,1 @@
+"""The data service: products, the stock ledger and orders over a layered core."""

@@ -1,0 +1,3 @@
+from data_service.cli import main
+
+main()

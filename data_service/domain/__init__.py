@@ -1,0 +1,1 @@
+"""Entities, value objects and domain errors; imports neither grpc nor SQLAlchemy."""

@@ -1,0 +1,30 @@
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from typing import ClassVar as _ClassVar
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class InventoryErrorReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    INVENTORY_ERROR_REASON_UNSPECIFIED: _ClassVar[InventoryErrorReason]
+    INVENTORY_ERROR_REASON_NOT_FOUND: _ClassVar[InventoryErrorReason]
+    INVENTORY_ERROR_REASON_SKU_TAKEN: _ClassVar[InventoryErrorReason]
+    INVENTORY_ERROR_REASON_REQUEST_ID_REUSED: _ClassVar[InventoryErrorReason]
+    INVENTORY_ERROR_REASON_ETAG_MISMATCH: _ClassVar[InventoryErrorReason]
+    INVENTORY_ERROR_REASON_INSUFFICIENT_STOCK: _ClassVar[InventoryErrorReason]
+    INVENTORY_ERROR_REASON_PRODUCT_ARCHIVED: _ClassVar[InventoryErrorReason]
+    INVENTORY_ERROR_REASON_INVALID_ORDER_STATUS: _ClassVar[InventoryErrorReason]
+    INVENTORY_ERROR_REASON_ORDER_NOT_SERVABLE: _ClassVar[InventoryErrorReason]
+    INVENTORY_ERROR_REASON_OWNER_FILTER_FORBIDDEN: _ClassVar[InventoryErrorReason]
+    INVENTORY_ERROR_REASON_INVALID_PAGE_TOKEN: _ClassVar[InventoryErrorReason]
+INVENTORY_ERROR_REASON_UNSPECIFIED: InventoryErrorReason
+INVENTORY_ERROR_REASON_NOT_FOUND: InventoryErrorReason
+INVENTORY_ERROR_REASON_SKU_TAKEN: InventoryErrorReason
+INVENTORY_ERROR_REASON_REQUEST_ID_REUSED: InventoryErrorReason
+INVENTORY_ERROR_REASON_ETAG_MISMATCH: InventoryErrorReason
+INVENTORY_ERROR_REASON_INSUFFICIENT_STOCK: InventoryErrorReason
+INVENTORY_ERROR_REASON_PRODUCT_ARCHIVED: InventoryErrorReason
+INVENTORY_ERROR_REASON_INVALID_ORDER_STATUS: InventoryErrorReason
+INVENTORY_ERROR_REASON_ORDER_NOT_SERVABLE: InventoryErrorReason
+INVENTORY_ERROR_REASON_OWNER_FILTER_FORBIDDEN: InventoryErrorReason
+INVENTORY_ERROR_REASON_INVALID_PAGE_TOKEN: InventoryErrorReason

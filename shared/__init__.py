@@ -1,0 +1,1 @@
+"""Code both Tessera services use: settings, logging, database plumbing, interceptors, tokens, clients."""

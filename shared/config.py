@@ -1,0 +1,147 @@
+"""Settings from the environment (SPEC §1), one class per service.
+
+Development defaults make `make run` work on a fresh machine; `TESSERA_ENV=production` refuses every
+default that is only safe on a developer's laptop and names each one.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class InsecureSettingsError(ValueError):
+    """Production was asked to start with defaults that are only safe in development."""
+
+
+VAR_DIR = Path("var")
+
+
+def _env_field(default: object, *names: str) -> object:
+    """A field read from exactly the env names the SPEC gives, whatever the class prefix."""
+    return Field(default=default, validation_alias=AliasChoices(*names))
+
+
+class ServiceSettings(BaseSettings):
+    """What every Tessera server needs; subclasses set the env prefix (`AUTH_` / `DATA_`)."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    environment: Environment = Field(
+        default=Environment.DEVELOPMENT, validation_alias=AliasChoices("TESSERA_ENV")
+    )
+    listen: str
+    database_url: str
+    metrics_port: int = Field(ge=0, le=65535)
+    log_format: Literal["console", "json"] | None = None
+    log_level: str = "INFO"
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    tls_client_ca_file: Path | None = None
+    # In-flight RPCs get this long to finish after SIGTERM.
+    shutdown_grace_seconds: float = Field(default=10.0, gt=0)
+    # Beyond this many concurrent RPCs the server answers RESOURCE_EXHAUSTED instead of queueing.
+    max_concurrent_rpcs: int = Field(default=1000, ge=1)
+    max_message_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    db_pool_size: int = Field(default=10, ge=1)
+    db_max_overflow: int = Field(default=5, ge=0)
+    # How long an RPC may wait for a pooled connection before it answers UNAVAILABLE.
+    db_pool_timeout_seconds: float = Field(default=5.0, gt=0)
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment is Environment.PRODUCTION
+
+    @property
+    def effective_log_format(self) -> Literal["console", "json"]:
+        if self.log_format is not None:
+            return self.log_format
+        return "json" if self.is_production else "console"
+
+    @property
+    def tls_enabled(self) -> bool:
+        return self.tls_cert_file is not None and self.tls_key_file is not None
+
+    def insecure_defaults(self) -> list[str]:
+        """Names and reasons of every setting that production must not run with."""
+        prefix = self.model_config.get("env_prefix", "")
+        problems = []
+        if self.database_url.startswith("sqlite"):
+            problems.append(f"{prefix}DATABASE_URL is the embedded SQLite default; use postgresql+asyncpg://")
+        if not self.tls_enabled:
+            problems.append(
+                f"{prefix}TLS_CERT_FILE/{prefix}TLS_KEY_FILE are unset: the server would be plaintext"
+            )
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            problems.append(f"{prefix}TLS_CERT_FILE and {prefix}TLS_KEY_FILE must be set together")
+        return problems
+
+    @model_validator(mode="after")
+    def _refuse_insecure_production(self) -> ServiceSettings:
+        if self.is_production:
+            problems = self.insecure_defaults()
+            if problems:
+                raise InsecureSettingsError(
+                    "TESSERA_ENV=production refuses insecure defaults: " + "; ".join(problems)
+                )
+        return self
+
+
+class AuthSettings(ServiceSettings):
+    """Settings of the auth service (`AUTH_*`)."""
+
+    model_config = SettingsConfigDict(env_prefix="AUTH_", extra="ignore", frozen=True)
+
+    listen: str = "127.0.0.1:50051"
+    database_url: str = f"sqlite+aiosqlite:///./{VAR_DIR}/auth.db"
+    metrics_port: int = Field(default=9101, ge=0, le=65535)
+    issuer: str = "tessera-auth"
+    audience: str = "tessera-inventory"
+    # One or more PEM keys in one file: the first signs, all are published. Unset in development means a
+    # key generated under ./var/.
+    signing_key_file: Path | None = None
+    access_token_ttl: int = Field(default=900, ge=30, le=86400)
+    refresh_token_ttl: int = Field(default=2_592_000, ge=60)
+
+    def insecure_defaults(self) -> list[str]:
+        problems = super().insecure_defaults()
+        if self.signing_key_file is None:
+            problems.append("AUTH_SIGNING_KEY_FILE is unset: a development key would sign tokens")
+        return problems
+
+    @property
+    def dev_signing_key_path(self) -> Path:
+        return VAR_DIR / "auth-signing-key.pem"
+
+
+class DataSettings(ServiceSettings):
+    """Settings of the data service (`DATA_*`, plus the token issuer and audience it trusts)."""
+
+    model_config = SettingsConfigDict(env_prefix="DATA_", extra="ignore", frozen=True)
+
+    listen: str = "127.0.0.1:50052"
+    database_url: str = f"sqlite+aiosqlite:///./{VAR_DIR}/data.db"
+    metrics_port: int = Field(default=9102, ge=0, le=65535)
+    auth_target: str = "127.0.0.1:50051"
+    auth_tls_ca_file: Path | None = None
+    issuer: str = _env_field("tessera-auth", "AUTH_ISSUER")  # type: ignore[assignment]
+    audience: str = _env_field("tessera-inventory", "AUTH_AUDIENCE")  # type: ignore[assignment]
+    # How often the public keys are fetched again, and the least time between two refetches that an
+    # unknown `kid` may trigger.
+    jwks_refresh_seconds: float = Field(default=300.0, gt=0)
+    jwks_min_refetch_seconds: float = Field(default=5.0, ge=0)
+
+    def insecure_defaults(self) -> list[str]:
+        problems = super().insecure_defaults()
+        if self.auth_tls_ca_file is None:
+            problems.append("DATA_AUTH_TLS_CA_FILE is unset: keys would be fetched over plaintext")
+        return problems

@@ -1,0 +1,205 @@
+"""Async SQLAlchemy plumbing shared by both services: engines, units of work, error translation.
+
+Only repositories (and migrations) use this module; service code sees a unit of work through a Protocol
+and `shared.errors` exceptions, never SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import structlog
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from shared.errors import TransactionConflict, Unavailable
+
+log = structlog.get_logger(__name__)
+
+# SQLSTATEs after which PostgreSQL expects the client to run the transaction again.
+_RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
+# SQLSTATE classes that mean "the connection or the server is gone", not "your query is wrong".
+_UNAVAILABLE_SQLSTATE_CLASSES = ("08", "57P", "53")
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def create_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int = 5,
+    pool_timeout: float = 5.0,
+    echo: bool = False,
+) -> AsyncEngine:
+    """An engine for `postgresql+asyncpg` or `sqlite+aiosqlite`, tuned for a long-running server."""
+    if is_sqlite(url):
+        return _create_sqlite_engine(url, pool_size=pool_size, pool_timeout=pool_timeout, echo=echo)
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_timeout=pool_timeout,
+        # A connection that died while idle (database restart, pg_terminate_backend) is noticed on
+        # checkout and replaced, so the next RPC after an outage succeeds.
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        echo=echo,
+    )
+
+
+def ensure_sqlite_directory(url: str) -> None:
+    """SQLite creates the file but not its folder (./var/ on a fresh checkout)."""
+    database = make_url(url).database
+    if is_sqlite(url) and database and database != ":memory:":
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _create_sqlite_engine(url: str, *, pool_size: int, pool_timeout: float, echo: bool) -> AsyncEngine:
+    ensure_sqlite_directory(url)
+    engine = create_async_engine(url, pool_size=pool_size, pool_timeout=pool_timeout, echo=echo)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take over transaction control from the driver, which would otherwise defer BEGIN until the
+        # first write and break our read-then-write units of work.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        # IMMEDIATE takes the write lock up front: two writers queue on busy_timeout instead of both
+        # reading and then deadlocking when each tries to upgrade its lock.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+def sqlstate_of(exc: BaseException) -> str | None:
+    """The SQLSTATE of a database error, whichever driver raised it."""
+    orig = getattr(exc, "orig", exc)
+    for attribute in ("sqlstate", "pgcode"):
+        code = getattr(orig, attribute, None)
+        if isinstance(code, str):
+            return code
+    cause = getattr(orig, "__cause__", None)
+    code = getattr(cause, "sqlstate", None)
+    return code if isinstance(code, str) else None
+
+
+def translate_infrastructure_error(exc: BaseException) -> Exception | None:
+    """Map what is not the request's fault to a client-facing error; None when it is something else.
+
+    Lost connections and an exhausted pool become UNAVAILABLE; serialization failures and deadlocks
+    become a retryable conflict. Integrity errors are left to repositories, which know the constraints.
+    """
+    if isinstance(exc, PoolTimeoutError):
+        return Unavailable("the database is busy, retry later", retry_after_seconds=1.0)
+    if isinstance(exc, DBAPIError):
+        state = sqlstate_of(exc)
+        if state in _RETRYABLE_SQLSTATES:
+            return TransactionConflict("the transaction conflicted with a concurrent one")
+        if state and state.startswith(_UNAVAILABLE_SQLSTATE_CLASSES):
+            return Unavailable("the database is unavailable, retry later")
+        if exc.connection_invalidated or isinstance(exc, InterfaceError):
+            return Unavailable("the database connection was lost, retry later")
+        if isinstance(exc, OperationalError):
+            message = str(exc.orig).lower() if exc.orig is not None else ""
+            if "locked" in message or "busy" in message:
+                return TransactionConflict("the database is locked by a concurrent transaction")
+            return Unavailable("the database is unavailable, retry later")
+    if isinstance(exc, (ConnectionError, OSError)):
+        return Unavailable("the database is unreachable, retry later")
+    return None
+
+
+@contextlib.contextmanager
+def infrastructure_errors_translated() -> Any:
+    try:
+        yield
+    except (DBAPIError, PoolTimeoutError, ConnectionError, OSError) as exc:
+        translated = translate_infrastructure_error(exc)
+        if translated is None:
+            raise
+        raise translated from exc
+
+
+class SqlAlchemyUnitOfWork:
+    """One session and one transaction per use case; rolls back unless `commit()` was called.
+
+    Subclasses add repositories in `_open_repositories(session)`. Repositories flush, never commit.
+    """
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+        self._session: AsyncSession | None = None
+        self.committed = False
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            raise RuntimeError("the unit of work is not open; use `async with uow:`")
+        return self._session
+
+    def _open_repositories(self, session: AsyncSession) -> None:
+        """Create this unit of work's repositories over `session`."""
+
+    async def __aenter__(self) -> Self:
+        self.committed = False
+        self._session = self._sessions()
+        self._open_repositories(self._session)
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        session, self._session = self._session, None
+        if session is None:
+            return
+        try:
+            if not self.committed:
+                # Shielded: a cancelled RPC must still give its connection back in a clean state.
+                await asyncio.shield(session.rollback())
+        except Exception:
+            log.warning("rollback_failed", exc_info=True)
+        finally:
+            await asyncio.shield(session.close())
+        if exc is not None and not isinstance(exc, Exception):
+            return
+        if exc is not None:
+            translated = translate_infrastructure_error(exc)
+            if translated is not None:
+                raise translated from exc
+
+    async def commit(self) -> None:
+        with infrastructure_errors_translated():
+            await self.session.commit()
+        self.committed = True
+
+
+@contextlib.asynccontextmanager
+async def lifespan_engine(url: str, **kwargs: Any) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(url, **kwargs)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()

@@ -1,0 +1,28 @@
+"""Running a whole transaction again when the database says it lost a race."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from shared.errors import TransactionConflict
+
+T = TypeVar("T")
+
+
+async def retry_on_conflict(operation: Callable[[], Awaitable[T]], *, attempts: int = 4) -> T:
+    """Run `operation` (one complete unit of work) again after a serialization failure or deadlock.
+
+    Bounded: the last conflict propagates (ABORTED), so a hot row never becomes an endless loop.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return await operation()
+        except TransactionConflict:
+            if attempt == attempts:
+                raise
+            # Jittered backoff lets the winner of the conflict commit before we run again.
+            await asyncio.sleep(random.uniform(0.002, 0.01) * attempt)  # noqa: S311 - jitter, not crypto
+    raise AssertionError("unreachable")

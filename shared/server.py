@@ -1,0 +1,152 @@
+"""Building, running and stopping a Tessera gRPC server.
+
+The interceptor chain is declared once here, outermost first, so its order is read in one place:
+request id + access log → errors → auth → (extra, e.g. metrics) → handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+import grpc
+import structlog
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+
+from shared.config import ServiceSettings
+from shared.interceptors.errors import ErrorInterceptor
+from shared.interceptors.request_context import RequestContextInterceptor
+from shared.reflection import enable_reflection
+
+log = structlog.get_logger("tessera.server")
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+def install_uvloop() -> None:
+    """uvloop is ~20 % more throughput for grpc.aio (BENCHMARKING.md); plain asyncio where absent."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on every supported platform
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def server_credentials(settings: ServiceSettings) -> grpc.ServerCredentials | None:
+    if settings.tls_cert_file is None or settings.tls_key_file is None:
+        return None
+    client_ca = settings.tls_client_ca_file.read_bytes() if settings.tls_client_ca_file else None
+    return grpc.ssl_server_credentials(
+        [(settings.tls_key_file.read_bytes(), settings.tls_cert_file.read_bytes())],
+        root_certificates=client_ca,
+        require_client_auth=client_ca is not None,
+    )
+
+
+@dataclass
+class GrpcServer:
+    """A grpc.aio server with health, reflection and the interceptor chain, and its shutdown sequence."""
+
+    settings: ServiceSettings
+    domain: str
+    service_names: Sequence[str]
+    register: Callable[[grpc.aio.Server], None]
+    inner_interceptors: Sequence[grpc.aio.ServerInterceptor] = ()
+    outer_interceptors: Sequence[grpc.aio.ServerInterceptor] = ()
+    on_stopped: Sequence[Callable[[], Awaitable[None]]] = ()
+    health: HealthServicer = field(default_factory=HealthServicer)
+    port: int = 0
+    _server: grpc.aio.Server | None = None
+    _stopping: bool = False
+
+    async def start(self, listen: str | None = None) -> int:
+        """Bind and start serving; returns the bound port (useful with port 0)."""
+        interceptors = [
+            RequestContextInterceptor(),
+            *self.outer_interceptors,
+            ErrorInterceptor(self.domain),
+            *self.inner_interceptors,
+        ]
+        max_bytes = self.settings.max_message_bytes
+        server = grpc.aio.server(
+            interceptors=interceptors,
+            maximum_concurrent_rpcs=self.settings.max_concurrent_rpcs,
+            options=[
+                ("grpc.max_receive_message_length", max_bytes),
+                ("grpc.max_send_message_length", max_bytes),
+                # Oversized metadata (a forged giant token) is refused by the transport itself.
+                ("grpc.max_metadata_size", 16 * 1024),
+                ("grpc.keepalive_time_ms", 60_000),
+                ("grpc.keepalive_timeout_ms", 20_000),
+                ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+                ("grpc.so_reuseport", 0),
+            ],
+        )
+        self.register(server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        enable_reflection(server, [*self.service_names, "grpc.health.v1.Health"])
+        address = listen or self.settings.listen
+        credentials = server_credentials(self.settings)
+        if credentials is None:
+            self.port = server.add_insecure_port(address)
+        else:
+            self.port = server.add_secure_port(address, credentials)
+        if self.port == 0:
+            raise RuntimeError(f"could not bind {address}")
+        await server.start()
+        self._server = server
+        await self.set_serving(True)
+        log.info(
+            "server_started",
+            address=address,
+            port=self.port,
+            tls=credentials is not None,
+            services=list(self.service_names),
+        )
+        return self.port
+
+    async def set_serving(self, serving: bool) -> None:
+        """Health of "" and of every service name; stays NOT_SERVING once shutdown began."""
+        status = SERVING if serving and not self._stopping else NOT_SERVING
+        for name in ("", *self.service_names):
+            await self.health.set(name, status)
+
+    async def stop(self, grace: float | None = None) -> None:
+        """SIGTERM path: NOT_SERVING → stop accepting → let in-flight calls finish → close resources."""
+        if self._server is None or self._stopping:
+            return
+        self._stopping = True
+        log.info(
+            "server_stopping",
+            grace_seconds=grace if grace is not None else self.settings.shutdown_grace_seconds,
+        )
+        await self.health.enter_graceful_shutdown()
+        await self._server.stop(grace if grace is not None else self.settings.shutdown_grace_seconds)
+        for close in self.on_stopped:
+            await close()
+        log.info("server_stopped")
+
+    async def wait_for_termination(self) -> None:
+        assert self._server is not None
+        await self._server.wait_for_termination()
+
+
+async def run_until_signalled(server: GrpcServer, *, ready: Callable[[int], None] | None = None) -> None:
+    """Start `server`, serve until SIGTERM or SIGINT, then stop it gracefully."""
+    loop = asyncio.get_running_loop()
+    stop_requested = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop_requested.set)
+    try:
+        port = await server.start()
+        if ready is not None:
+            ready(port)
+        await stop_requested.wait()
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        await server.stop()
