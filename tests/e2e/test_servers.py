@@ -85,7 +85,11 @@ async def test_reflection_lists_the_services_and_describes_every_method(
                 channel, reflection_pb2.ServerReflectionRequest(list_services=""), version
             )
             names = {s.name for s in listed.list_services_response.service}
-            assert {service.full_name, "grpc.health.v1.Health", f"grpc.reflection.{version}.ServerReflection"} <= names
+            assert {
+                service.full_name,
+                "grpc.health.v1.Health",
+                f"grpc.reflection.{version}.ServerReflection",
+            } <= names
 
             described = await reflection_request(
                 channel,
@@ -101,9 +105,7 @@ async def test_reflection_lists_the_services_and_describes_every_method(
             assert methods == {m.name for m in service.methods}
 
 
-async def test_sigterm_lets_an_in_flight_call_finish_and_exits_zero(
-    backend: str, tmp_path: Path
-) -> None:
+async def test_sigterm_lets_an_in_flight_call_finish_and_exits_zero(backend: str, tmp_path: Path) -> None:
     """A real `tessera-data serve` process: SIGTERM → NOT_SERVING, the open call completes, exit 0."""
     async with fresh_database(backend, tmp_path, "data") as url:
         env = {

@@ -55,14 +55,20 @@ HANDLERS: dict[str, Exception] = {
 @pytest.fixture
 async def channel() -> AsyncIterator[grpc.aio.Channel]:
     def register(server: grpc.aio.Server) -> None:
-        handlers = {name: grpc.unary_unary_rpc_method_handler(_raising(exc)) for name, exc in HANDLERS.items()}
-        handlers["StreamCrash"] = grpc.unary_stream_rpc_method_handler(_streaming_raising(RuntimeError(SECRET_TEXT)))
+        handlers = {
+            name: grpc.unary_unary_rpc_method_handler(_raising(exc)) for name, exc in HANDLERS.items()
+        }
+        handlers["StreamCrash"] = grpc.unary_stream_rpc_method_handler(
+            _streaming_raising(RuntimeError(SECRET_TEXT))
+        )
         handlers["StreamNotFound"] = grpc.unary_stream_rpc_method_handler(
             _streaming_raising(errors.NotFound("gone", reason="NOT_FOUND"))
         )
         server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("test.Errors", handlers),))
 
-    server = GrpcServer(settings=DataSettings(metrics_port=0), domain="test.tessera", service_names=[], register=register)
+    server = GrpcServer(
+        settings=DataSettings(metrics_port=0), domain="test.tessera", service_names=[], register=register
+    )
     async with running(server) as port, grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         yield channel
 
@@ -97,10 +103,13 @@ async def test_failed_precondition_carries_the_violations(channel: grpc.aio.Chan
     assert (violation.type, violation.subject) == ("INSUFFICIENT_STOCK", "products/1")
 
 
-@pytest.mark.parametrize(("method", "code", "seconds"), [
-    ("Exhausted", grpc.StatusCode.RESOURCE_EXHAUSTED, 30),
-    ("Unavailable", grpc.StatusCode.UNAVAILABLE, 1),
-])
+@pytest.mark.parametrize(
+    ("method", "code", "seconds"),
+    [
+        ("Exhausted", grpc.StatusCode.RESOURCE_EXHAUSTED, 30),
+        ("Unavailable", grpc.StatusCode.UNAVAILABLE, 1),
+    ],
+)
 async def test_retryable_errors_tell_the_client_when_to_retry(
     channel: grpc.aio.Channel, method: str, code: grpc.StatusCode, seconds: int
 ) -> None:
@@ -125,11 +134,16 @@ async def test_unexpected_exception_is_internal_without_its_text(channel: grpc.a
     assert "hunter2" in repr(logged["exc_info"])
 
 
-@pytest.mark.parametrize(("method", "code"), [
-    ("StreamCrash", grpc.StatusCode.INTERNAL),
-    ("StreamNotFound", grpc.StatusCode.NOT_FOUND),
-])
-async def test_streaming_handlers_are_mapped_too(channel: grpc.aio.Channel, method: str, code: grpc.StatusCode) -> None:
+@pytest.mark.parametrize(
+    ("method", "code"),
+    [
+        ("StreamCrash", grpc.StatusCode.INTERNAL),
+        ("StreamNotFound", grpc.StatusCode.NOT_FOUND),
+    ],
+)
+async def test_streaming_handlers_are_mapped_too(
+    channel: grpc.aio.Channel, method: str, code: grpc.StatusCode
+) -> None:
     stream = channel.unary_stream(f"/test.Errors/{method}")(b"")
     assert await stream.read() == b"first"
     with pytest.raises(grpc.aio.AioRpcError) as caught:

@@ -25,7 +25,9 @@ def test_development_defaults_match_the_spec(monkeypatch: pytest.MonkeyPatch) ->
     assert auth.effective_log_format == "console"
 
 
-def test_data_service_trusts_the_issuer_and_audience_named_by_auth_env(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_data_service_trusts_the_issuer_and_audience_named_by_auth_env(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("AUTH_ISSUER", "https://issuer.example")
     monkeypatch.setenv("AUTH_AUDIENCE", "inventory-prod")
     settings = DataSettings()
