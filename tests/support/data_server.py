@@ -33,11 +33,14 @@ async def running_data_server(
     """Migrate `database_url`, start the data server trusting `key_set`, stop it afterwards."""
     await upgrade_to_head(SCRIPT_LOCATION, database_url)
     settings = DataSettings(
-        database_url=database_url,
-        listen="127.0.0.1:0",
-        metrics_port=0,
-        auth_target="127.0.0.1:1",
-        **settings_overrides,
+        **{
+            "listen": "127.0.0.1:0",
+            "metrics_port": 0,
+            # Keys come from `key_set`; nothing is fetched from an auth service.
+            "auth_target": "127.0.0.1:1",
+            **settings_overrides,
+            "database_url": database_url,
+        }
     )
     server = await create_server(settings, key_set=key_set)
     port = await server.start()
