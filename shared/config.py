@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -35,6 +35,8 @@ class ServiceSettings(BaseSettings):
     """What every Tessera server needs; subclasses set the env prefix (`AUTH_` / `DATA_`)."""
 
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
+    # Stamped on every log line.
+    service_name: ClassVar[str] = "tessera"
 
     environment: Environment = Field(
         default=Environment.DEVELOPMENT, validation_alias=AliasChoices("TESSERA_ENV")
@@ -100,6 +102,7 @@ class AuthSettings(ServiceSettings):
     """Settings of the auth service (`AUTH_*`)."""
 
     model_config = SettingsConfigDict(env_prefix="AUTH_", extra="ignore", frozen=True)
+    service_name: ClassVar[str] = "auth"
 
     listen: str = "127.0.0.1:50051"
     database_url: str = f"sqlite+aiosqlite:///./{VAR_DIR}/auth.db"
@@ -127,6 +130,7 @@ class DataSettings(ServiceSettings):
     """Settings of the data service (`DATA_*`, plus the token issuer and audience it trusts)."""
 
     model_config = SettingsConfigDict(env_prefix="DATA_", extra="ignore", frozen=True)
+    service_name: ClassVar[str] = "data"
 
     listen: str = "127.0.0.1:50052"
     database_url: str = f"sqlite+aiosqlite:///./{VAR_DIR}/data.db"
