@@ -72,7 +72,8 @@ proto-check: install clients/ts/node_modules ## Fail when the committed generate
 	{ echo "generated code is stale: run 'make proto' and commit the result"; exit 1; }
 
 .PHONY: up
-up: ## Start PostgreSQL and both services with docker compose
+up: install ## Start PostgreSQL and both services over mTLS with docker compose (dev secrets in deploy/secrets/)
+	$(BIN)/python scripts/dev-secrets >/dev/null
 	docker compose up --build
 
 .PHONY: clean
