@@ -11,8 +11,8 @@ import contextlib
 from collections.abc import Awaitable, Callable
 
 import structlog
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import pool, text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 log = structlog.get_logger("tessera.health")
 
@@ -20,12 +20,17 @@ OnChange = Callable[[bool], Awaitable[None]]
 
 
 class DatabaseProbe:
-    """Runs `SELECT 1` with a timeout every `interval` seconds; calls `on_change` when the answer flips."""
+    """Runs `SELECT 1` with a timeout every `interval` seconds; calls `on_change` when the answer flips.
+
+    The probe opens its own connection each time instead of borrowing one from the service's pool: under
+    load the pool may have nothing to lend for a while, and a busy server is not an unhealthy one (going
+    NOT_SERVING then would drain it exactly when it is needed).
+    """
 
     def __init__(
         self, engine: AsyncEngine, on_change: OnChange, *, interval: float = 5.0, timeout: float = 2.0
     ) -> None:
-        self._engine = engine
+        self._engine = create_async_engine(engine.url, poolclass=pool.NullPool)
         self._on_change = on_change
         self._interval = interval
         self._timeout = timeout
@@ -70,8 +75,8 @@ class DatabaseProbe:
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is None:
-            return
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._engine.dispose()
