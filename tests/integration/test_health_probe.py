@@ -13,7 +13,8 @@ from sqlalchemy.engine import make_url
 
 from shared.config import AuthSettings
 from shared.db import create_engine
-from tests.support.ops import AUTH_SERVICE, TokenMinter, build_server, eventually, health_status, running
+from tests.support.ops import AUTH_SERVICE, TokenMinter, build_server, eventually, health_status
+from tests.support.servers import running
 from tests.support.tcp_proxy import TcpProxy
 
 SERVING = health_pb2.HealthCheckResponse.SERVING

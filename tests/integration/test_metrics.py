@@ -16,7 +16,8 @@ from tessera.auth.v1 import auth_pb2, auth_pb2_grpc
 from shared.config import AuthSettings
 from shared.db import create_engine
 from shared.metrics import GO_DEFAULT_BUCKETS, AuthMetrics
-from tests.support.ops import COLLECT, TokenMinter, build_server, eventually, free_port, running, scrape
+from tests.support.ops import COLLECT, TokenMinter, build_server, eventually, free_port, scrape
+from tests.support.servers import running
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 AUTH = "tessera.auth.v1.AuthService"

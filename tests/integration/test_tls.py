@@ -17,7 +17,8 @@ from shared.config import AuthSettings, DataSettings
 from shared.server import GrpcServer
 from shared.tls import TlsConfigurationError, channel_credentials
 from tests.support.certs import TlsFiles, localhost_tls_files
-from tests.support.ops import AUTH_SERVICE, TokenMinter, build_server, free_port, health_status, running
+from tests.support.ops import AUTH_SERVICE, TokenMinter, build_server, free_port, health_status
+from tests.support.servers import running
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 

@@ -13,7 +13,6 @@ import time
 import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 from typing import Any
 
 import grpc
@@ -104,16 +103,6 @@ def build_server(
         inner_interceptors=[AuthInterceptor(rules, verifier)],
         engine=engine,
     )
-
-
-@asynccontextmanager
-async def running(server: GrpcServer) -> AsyncIterator[int]:
-    """Start on an ephemeral port, yield it, and stop (no grace needed: the test is done)."""
-    port = await server.start("127.0.0.1:0")
-    try:
-        yield port
-    finally:
-        await server.stop(grace=0)
 
 
 def free_port() -> int:
