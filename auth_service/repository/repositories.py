@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, delete, literal, select, update
+from sqlalchemy import and_, case, delete, literal, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -348,11 +348,26 @@ class SqlLoginAttemptRepository:
             .execution_options(synchronize_session=False)
         )
 
-    async def delete_expired(self, started_before: datetime) -> int:
-        """Delete counters whose window is over."""
+    async def delete_expired(self, started_before: datetime, batch: int = 5000) -> int:
+        """Delete up to `batch` counters whose window is over.
+
+        Rows are locked in (kind, key) order, the order grants lock them in, and rows a grant holds right
+        now are skipped (PostgreSQL `SKIP LOCKED`), so purging never deadlocks with a login; what it
+        skips goes in the next round. SQLite serializes writers and needs none of this.
+        """
+        expired = (
+            select(LoginAttemptRow.kind, LoginAttemptRow.key)
+            .where(LoginAttemptRow.window_start < started_before)
+            .order_by(LoginAttemptRow.kind, LoginAttemptRow.key)
+            .limit(batch)
+            .with_for_update(skip_locked=True)
+        )
+        keys = [tuple(row) for row in (await self._session.execute(expired)).all()]
+        if not keys:
+            return 0
         result = await self._session.execute(
             delete(LoginAttemptRow)
-            .where(LoginAttemptRow.window_start < started_before)
+            .where(tuple_(LoginAttemptRow.kind, LoginAttemptRow.key).in_(keys))
             .execution_options(synchronize_session=False)
         )
         return _rowcount(result)

@@ -235,3 +235,21 @@ async def test_expired_refresh_tokens_are_purged_and_children_keep_their_family(
         kept = await work.refresh_tokens.get_by_hash("c" * 64)
     assert kept is not None
     assert (kept.family_id, kept.parent_id) == (parent.family_id, None)
+
+
+async def test_purging_counters_deletes_only_finished_windows(uow: UowFactory) -> None:
+    start = now()
+    async with uow() as work:
+        for n in range(3):
+            await work.login_attempts.add_attempt(
+                AttemptKind.PEER, f"198.51.100.{n}", start - WINDOW * 2, WINDOW
+            )
+        await work.login_attempts.add_attempt(AttemptKind.ACCOUNT, "ann@example.com", start, WINDOW)
+        await work.commit()
+    async with uow() as work:
+        assert await work.login_attempts.delete_expired(start - WINDOW) == 3
+        await work.commit()
+    async with uow() as work:
+        assert (
+            await work.login_attempts.count(AttemptKind.ACCOUNT, "ann@example.com", start, WINDOW)
+        ).attempts == 1
