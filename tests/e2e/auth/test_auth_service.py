@@ -10,7 +10,7 @@ import grpc
 import jwt
 import pytest
 from sqlalchemy import text
-from tessera.auth.v1 import auth_pb2
+from tessera.auth.v1 import auth_pb2, auth_pb2_grpc
 
 from shared.db import create_engine
 from shared.jwk import public_key_from_jwk
@@ -206,8 +206,6 @@ async def test_ten_concurrent_refreshes_of_one_token_succeed_exactly_once(auth: 
     tokens = await auth.login("ann@example.com", PASSWORD)
     channels = [grpc.aio.insecure_channel(auth.target) for _ in range(10)]
     try:
-        from tessera.auth.v1 import auth_pb2_grpc
-
         request = auth_pb2.TokenRequest(
             refresh_token=auth_pb2.RefreshTokenGrant(refresh_token=tokens.refresh_token)
         )
@@ -387,3 +385,22 @@ async def test_other_rpcs_stay_responsive_during_a_login_storm(database_url: str
         finally:
             errors = await asyncio.gather(*storm)
         assert {e.code() for e in errors} == {grpc.StatusCode.UNAUTHENTICATED}
+
+
+async def test_ten_concurrent_guesses_get_exactly_five_password_checks(auth: RunningAuthServer) -> None:
+    await register(auth)
+    channels = [grpc.aio.insecure_channel(auth.target) for _ in range(10)]
+    request = auth_pb2.TokenRequest(
+        password=auth_pb2.PasswordGrant(username="ann@example.com", password="a wrong password!")
+    )
+    try:
+        results = await asyncio.gather(
+            *(auth_pb2_grpc.AuthServiceStub(c).Token(request) for c in channels), return_exceptions=True
+        )
+    finally:
+        await asyncio.gather(*(c.close() for c in channels))
+
+    codes = sorted(r.code().name for r in results if isinstance(r, grpc.aio.AioRpcError))
+    assert codes == ["RESOURCE_EXHAUSTED"] * 5 + ["UNAUTHENTICATED"] * 5
+    locked = await fails(auth.login("ann@example.com", PASSWORD))
+    assert locked.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
