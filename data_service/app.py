@@ -46,5 +46,6 @@ async def create_server(settings: DataSettings, *, key_set: KeySet | None = None
         service_names=[SERVICE.full_name],
         register=lambda server: inventory_pb2_grpc.add_InventoryServiceServicer_to_server(servicer, server),
         inner_interceptors=[AuthInterceptor(access_rules(SERVICE), verifier)],
+        engine=engine,
         on_stopped=[engine.dispose],
     )

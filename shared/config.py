@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -25,6 +25,22 @@ class InsecureSettingsError(ValueError):
 
 VAR_DIR = Path("var")
 
+# OWASP Password Storage Cheat Sheet: argon2id configurations of equal strength, as
+# (memory in KiB, iterations) at parallelism 1. A configuration is OWASP-grade when it reaches one row.
+OWASP_ARGON2ID_MINIMUMS: tuple[tuple[int, int], ...] = (
+    (47_104, 1),
+    (19_456, 2),
+    (12_288, 3),
+    (9_216, 4),
+    (7_168, 5),
+)
+
+
+def argon2_meets_owasp_minimum(memory_kib: int, time_cost: int) -> bool:
+    return any(
+        memory_kib >= memory and time_cost >= iterations for memory, iterations in OWASP_ARGON2ID_MINIMUMS
+    )
+
 
 def _env_field(default: object, *names: str) -> object:
     """A field read from exactly the env names the SPEC gives, whatever the class prefix."""
@@ -35,6 +51,8 @@ class ServiceSettings(BaseSettings):
     """What every Tessera server needs; subclasses set the env prefix (`AUTH_` / `DATA_`)."""
 
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
+    # Stamped on every log line.
+    service_name: ClassVar[str] = "tessera"
 
     environment: Environment = Field(
         default=Environment.DEVELOPMENT, validation_alias=AliasChoices("TESSERA_ENV")
@@ -56,6 +74,9 @@ class ServiceSettings(BaseSettings):
     db_max_overflow: int = Field(default=5, ge=0)
     # How long an RPC may wait for a pooled connection before it answers UNAVAILABLE.
     db_pool_timeout_seconds: float = Field(default=5.0, gt=0)
+    # The health probe asks the database `SELECT 1` this often, and gives it this long to answer.
+    db_health_interval_seconds: float = Field(default=5.0, gt=0)
+    db_health_timeout_seconds: float = Field(default=2.0, gt=0)
 
     @property
     def is_production(self) -> bool:
@@ -81,9 +102,19 @@ class ServiceSettings(BaseSettings):
             problems.append(
                 f"{prefix}TLS_CERT_FILE/{prefix}TLS_KEY_FILE are unset: the server would be plaintext"
             )
-        if (self.tls_cert_file is None) != (self.tls_key_file is None):
-            problems.append(f"{prefix}TLS_CERT_FILE and {prefix}TLS_KEY_FILE must be set together")
         return problems
+
+    @model_validator(mode="after")
+    def _tls_files_fit_together(self) -> ServiceSettings:
+        # Checked in every environment: a half-configured TLS must not silently serve plaintext.
+        prefix = self.model_config.get("env_prefix", "")
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError(f"{prefix}TLS_CERT_FILE and {prefix}TLS_KEY_FILE must be set together")
+        if self.tls_client_ca_file is not None and not self.tls_enabled:
+            raise ValueError(
+                f"{prefix}TLS_CLIENT_CA_FILE needs {prefix}TLS_CERT_FILE and {prefix}TLS_KEY_FILE"
+            )
+        return self
 
     @model_validator(mode="after")
     def _refuse_insecure_production(self) -> ServiceSettings:
@@ -100,6 +131,7 @@ class AuthSettings(ServiceSettings):
     """Settings of the auth service (`AUTH_*`)."""
 
     model_config = SettingsConfigDict(env_prefix="AUTH_", extra="ignore", frozen=True)
+    service_name: ClassVar[str] = "auth"
 
     listen: str = "127.0.0.1:50051"
     database_url: str = f"sqlite+aiosqlite:///./{VAR_DIR}/auth.db"
@@ -111,11 +143,23 @@ class AuthSettings(ServiceSettings):
     signing_key_file: Path | None = None
     access_token_ttl: int = Field(default=900, ge=30, le=86400)
     refresh_token_ttl: int = Field(default=2_592_000, ge=60)
+    # argon2id cost (OWASP's 19 MiB, 2 iterations, 1 lane by default). Tests lower them; production
+    # refuses anything below the OWASP minimum.
+    argon2_memory_kib: int = Field(default=19_456, ge=8)
+    argon2_time_cost: int = Field(default=2, ge=1)
+    argon2_parallelism: int = Field(default=1, ge=1, le=16)
+    # At most this many argon2 computations run at once (each holds argon2_memory_kib); the rest queue,
+    # so a login storm can neither exhaust memory nor starve the event loop.
+    password_hash_concurrency: int = Field(default=2, ge=1, le=64)
 
     def insecure_defaults(self) -> list[str]:
         problems = super().insecure_defaults()
         if self.signing_key_file is None:
             problems.append("AUTH_SIGNING_KEY_FILE is unset: a development key would sign tokens")
+        if not argon2_meets_owasp_minimum(self.argon2_memory_kib, self.argon2_time_cost):
+            problems.append(
+                "AUTH_ARGON2_MEMORY_KIB/AUTH_ARGON2_TIME_COST are below the OWASP minimum for argon2id"
+            )
         return problems
 
     @property
@@ -127,12 +171,16 @@ class DataSettings(ServiceSettings):
     """Settings of the data service (`DATA_*`, plus the token issuer and audience it trusts)."""
 
     model_config = SettingsConfigDict(env_prefix="DATA_", extra="ignore", frozen=True)
+    service_name: ClassVar[str] = "data"
 
     listen: str = "127.0.0.1:50052"
     database_url: str = f"sqlite+aiosqlite:///./{VAR_DIR}/data.db"
     metrics_port: int = Field(default=9102, ge=0, le=65535)
     auth_target: str = "127.0.0.1:50051"
     auth_tls_ca_file: Path | None = None
+    # The client certificate presented to the auth service when it requires mTLS.
+    auth_tls_cert_file: Path | None = None
+    auth_tls_key_file: Path | None = None
     issuer: str = _env_field("tessera-auth", "AUTH_ISSUER")  # type: ignore[assignment]
     audience: str = _env_field("tessera-inventory", "AUTH_AUDIENCE")  # type: ignore[assignment]
     # How often the public keys are fetched again, and the least time between two refetches that an
@@ -145,3 +193,13 @@ class DataSettings(ServiceSettings):
         if self.auth_tls_ca_file is None:
             problems.append("DATA_AUTH_TLS_CA_FILE is unset: keys would be fetched over plaintext")
         return problems
+
+    @model_validator(mode="after")
+    def _auth_client_certificate_complete(self) -> DataSettings:
+        if (self.auth_tls_cert_file is None) != (self.auth_tls_key_file is None):
+            raise ValueError("DATA_AUTH_TLS_CERT_FILE and DATA_AUTH_TLS_KEY_FILE must be set together")
+        if self.auth_tls_cert_file is not None and self.auth_tls_ca_file is None:
+            raise ValueError(
+                "DATA_AUTH_TLS_CERT_FILE needs DATA_AUTH_TLS_CA_FILE (a client certificate needs TLS)"
+            )
+        return self
