@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from tessera.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 
+from tests.support.status import StatusDetails, details_of
 from tests.support.tokens import TokenMinter, bearer
 
 pb = inventory_pb2
@@ -120,3 +122,33 @@ async def assert_ledger_consistent(database_url: str) -> LedgerState:
             f"{product_id}: stock_on_hand {on_hand} != Σ movements {state.ledger_sum.get(product_id, 0)}"
         )
     return state
+
+
+async def database_snapshot(database_url: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every inventory table (test databases are small), to prove a call changed nothing."""
+    engine = create_async_engine(database_url)
+    tables = ("products", "stock_movements", "orders", "order_lines", "idempotency_keys")
+    try:
+        async with engine.connect() as connection:
+            return {
+                table: sorted(
+                    tuple(str(value) for value in row)
+                    for row in await connection.execute(text(f"SELECT * FROM {table}"))  # noqa: S608 - fixed names
+                )
+                for table in tables
+            }
+    finally:
+        await engine.dispose()
+
+
+async def expect_error(
+    call: Awaitable[Any], code: grpc.StatusCode, reason: str | None = None
+) -> StatusDetails:
+    """Await `call`, which must fail with `code` (and `reason`); returns the decoded status details."""
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await call
+    assert raised.value.code() == code, raised.value
+    details = details_of(raised.value)
+    if reason is not None:
+        assert details.reason == reason, details
+    return details

@@ -237,3 +237,32 @@ async def test_mixed_orders_cancels_and_adjustments_keep_the_ledger_exact(
     assert any(isinstance(r, pb.Order) and r.status == pb.ORDER_STATUS_CANCELLED for r in results)
 
     await assert_ledger_consistent(database_url)
+
+
+async def test_racing_duplicates_of_create_product_and_adjust_stock_take_effect_once(
+    channels: list[grpc.aio.Channel], minter: TokenMinter, database_url: str
+) -> None:
+    keeper = [client_for(channels[i % len(channels)], minter, "keeper", STAFF_SCOPES) for i in range(10)]
+    create = pb.CreateProductRequest(
+        product=pb.Product(sku="RACE", name="Race", price=pb.Money(currency_code="EUR", minor_units=1)),
+        initial_stock=3,
+        request_id=str(uuid.uuid4()),
+    )
+
+    created = await outcomes([client.CreateProduct(create) for client in keeper])
+
+    assert failures(created) == []
+    assert len({product.id for product in created}) == 1
+    adjust = pb.AdjustStockRequest(
+        product_id=created[0].id,
+        delta=4,
+        reason=pb.STOCK_MOVEMENT_REASON_RESTOCK,
+        request_id=str(uuid.uuid4()),
+    )
+
+    adjusted = await outcomes([client.AdjustStock(adjust) for client in keeper])
+
+    assert failures(adjusted) == []
+    assert len({result.movement.id for result in adjusted}) == 1
+    assert (await keeper[0].GetProduct(pb.GetProductRequest(id=created[0].id))).stock_on_hand == 7
+    assert (await assert_ledger_consistent(database_url)).movements == 2

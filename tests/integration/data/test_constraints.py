@@ -109,11 +109,15 @@ VIOLATIONS: dict[str, Callable[[], Any]] = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(VIOLATIONS))
-async def test_the_database_refuses(case: str, seeded: AsyncEngine) -> None:
-    async with seeded.connect() as connection:
-        with pytest.raises(IntegrityError):
-            await connection.execute(VIOLATIONS[case]())
+async def test_the_database_refuses_every_write_that_breaks_a_rule(
+    seeded: AsyncEngine, subtests: pytest.Subtests
+) -> None:
+    for case, statement in VIOLATIONS.items():
+        with subtests.test(case):
+            # Each in its own transaction: a failed statement aborts a PostgreSQL transaction.
+            async with seeded.connect() as connection:
+                with pytest.raises(IntegrityError):
+                    await connection.execute(statement())
 
 
 async def test_a_second_line_for_the_same_product_in_one_order_is_refused(seeded: AsyncEngine) -> None:
@@ -123,12 +127,11 @@ async def test_a_second_line_for_the_same_product_in_one_order_is_refused(seeded
             await connection.execute(insert(order_lines).values(line_row(line_number=1)))
 
 
-@pytest.mark.parametrize("change", ["update", "delete"])
-async def test_the_ledger_is_append_only(change: str, seeded: AsyncEngine) -> None:
-    statement = update(stock_movements).values(delta=5) if change == "update" else delete(stock_movements)
-    async with seeded.connect() as connection:
-        with pytest.raises(DBAPIError, match="append-only"):
-            await connection.execute(statement)
+async def test_the_ledger_is_append_only(seeded: AsyncEngine) -> None:
+    for statement in (update(stock_movements).values(delta=5), delete(stock_movements)):
+        async with seeded.connect() as connection:
+            with pytest.raises(DBAPIError, match="append-only"):
+                await connection.execute(statement)
 
 
 async def test_constraint_names_in_the_database_are_the_models_names(

@@ -90,15 +90,11 @@ QUERIES: list[tuple[str, Call, set[str]]] = [
 ]
 
 
-@pytest.mark.parametrize(("what", "call", "indexes"), QUERIES, ids=[q[0] for q in QUERIES])
-async def test_the_query_uses_its_index(
-    what: str,
-    call: Call,
-    indexes: set[str],
-    *,
+async def test_every_query_uses_its_index(
     backend: str,
     engine: AsyncEngine,
     unit_of_work: Callable[[], InventoryUnitOfWork],
+    subtests: pytest.Subtests,
 ) -> None:
     if backend != "postgres":
         pytest.skip("query plans are a PostgreSQL matter")
@@ -108,7 +104,18 @@ async def test_the_query_uses_its_index(
         await uow.orders.add(ORDER)
         await uow.idempotency_keys.claim(REPLAYED_KEY, ORDER.id, T0)
         await uow.commit()
+    for what, call, indexes in QUERIES:
+        with subtests.test(what):
+            await _assert_index_scans(engine, unit_of_work, what, call, indexes)
 
+
+async def _assert_index_scans(
+    engine: AsyncEngine,
+    unit_of_work: Callable[[], InventoryUnitOfWork],
+    what: str,
+    call: Call,
+    indexes: set[str],
+) -> None:
     captured: list[tuple[str, Any]] = []
 
     def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
