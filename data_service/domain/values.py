@@ -41,15 +41,17 @@ def new_id() -> uuid.UUID:
 
 
 def parse_uuid(raw: str, *, what: str = "an id") -> uuid.UUID:
-    """A UUID in its canonical text form; anything else is refused rather than guessed."""
+    """A UUID in its canonical text form (any case); anything else is refused rather than guessed."""
     if not raw:
         raise InvalidValue(f"{what} is required")
-    if len(raw) != 36:
-        raise InvalidValue(f"{what} must be a UUID such as 123e4567-e89b-12d3-a456-426614174000")
     try:
-        return uuid.UUID(raw)
+        parsed = uuid.UUID(raw)
     except ValueError:
-        raise InvalidValue(f"{what} must be a UUID such as 123e4567-e89b-12d3-a456-426614174000") from None
+        parsed = None
+    # uuid.UUID also takes braces, "urn:uuid:" and misplaced hyphens; ids have one spelling.
+    if parsed is None or str(parsed) != raw.lower():
+        raise InvalidValue(f"{what} must be a UUID such as 123e4567-e89b-12d3-a456-426614174000")
+    return parsed
 
 
 def optional_request_id(raw: str) -> uuid.UUID | None:

@@ -88,7 +88,19 @@ def test_ids_are_time_ordered_uuid7() -> None:
     assert first.version == 7
     assert first.hex[:12] <= second.hex[:12]
     assert parse_uuid(str(first)) == first
-    for raw in ("", "not-a-uuid", first.hex, "{" + str(first) + "}"):
+    assert parse_uuid(str(first).upper()) == first
+    misplaced = (
+        first.hex[:8]
+        + "-"
+        + first.hex[8:11]
+        + "-"
+        + first.hex[11:16]
+        + "-"
+        + first.hex[16:20]
+        + "-"
+        + first.hex[20:]
+    )
+    for raw in ("", "not-a-uuid", first.hex, "{" + str(first) + "}", f"urn:uuid:{first}", misplaced):
         with pytest.raises(InvalidValue):
             parse_uuid(raw)
 
