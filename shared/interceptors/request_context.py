@@ -12,6 +12,7 @@ from typing import Any
 import grpc
 import structlog
 
+from shared.deadlines import start_deadline
 from shared.interceptors._handlers import wrap_handler
 from shared.principal import current_principal, set_principal
 
@@ -59,6 +60,8 @@ class RequestContextInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[mis
 
         def begin(context: grpc.aio.ServicerContext) -> float:
             _request_id.set(request_id)
+            # What the database and outbound calls may spend on this call's behalf (shared/deadlines.py).
+            start_deadline(context.time_remaining())
             set_principal(None)
             structlog.contextvars.clear_contextvars()
             structlog.contextvars.bind_contextvars(request_id=request_id, method=method)
