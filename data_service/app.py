@@ -13,7 +13,7 @@ from shared.access import access_rules
 from shared.config import DataSettings
 from shared.db import create_engine, session_factory
 from shared.interceptors.auth import AuthInterceptor
-from shared.server import GrpcServer
+from shared.server import GrpcServer, database_application_name
 from shared.tokens import AccessTokenVerifier, KeySet
 
 SERVICE = inventory_pb2.DESCRIPTOR.services_by_name["InventoryService"]
@@ -27,6 +27,7 @@ async def create_server(settings: DataSettings, *, key_set: KeySet | None = None
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout_seconds,
+        application_name=database_application_name(settings),
     )
     sessions = session_factory(engine)
 

@@ -14,6 +14,8 @@ import structlog
 from sqlalchemy import pool, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from shared.db import connect_args_for
+
 log = structlog.get_logger("tessera.health")
 
 OnChange = Callable[[bool], Awaitable[None]]
@@ -28,9 +30,19 @@ class DatabaseProbe:
     """
 
     def __init__(
-        self, engine: AsyncEngine, on_change: OnChange, *, interval: float = 5.0, timeout: float = 2.0
+        self,
+        engine: AsyncEngine,
+        on_change: OnChange,
+        *,
+        interval: float = 5.0,
+        timeout: float = 2.0,
+        application_name: str | None = None,
     ) -> None:
-        self._engine = create_async_engine(engine.url, poolclass=pool.NullPool)
+        self._engine = create_async_engine(
+            engine.url,
+            poolclass=pool.NullPool,
+            connect_args=connect_args_for(engine.url, application_name),
+        )
         self._on_change = on_change
         self._interval = interval
         self._timeout = timeout

@@ -41,6 +41,11 @@ def install_uvloop() -> None:
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
+def database_application_name(settings: ServiceSettings) -> str:
+    """How the service's connections are named in pg_stat_activity (`tessera-data`, `tessera-auth`)."""
+    return f"tessera-{settings.service_name}"
+
+
 def server_credentials(settings: ServiceSettings) -> grpc.ServerCredentials | None:
     """TLS from `*_TLS_CERT_FILE`/`*_TLS_KEY_FILE`, mTLS with `*_TLS_CLIENT_CA_FILE`; None = plaintext."""
     if settings.tls_cert_file is None or settings.tls_key_file is None:
@@ -116,6 +121,7 @@ class GrpcServer:
                 self._database_reachable,
                 interval=self.settings.db_health_interval_seconds,
                 timeout=self.settings.db_health_timeout_seconds,
+                application_name=f"{database_application_name(self.settings)}-health",
             )
             # The first answer decides the initial health; later ones come from the background probe.
             await self._probe.probe_once()
