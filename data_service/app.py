@@ -9,6 +9,7 @@ from shared.access import access_rules
 from shared.config import DataSettings
 from shared.db import create_engine
 from shared.interceptors.auth import AuthInterceptor
+from shared.jwks import JwksKeySource
 from shared.server import GrpcServer
 from shared.tokens import AccessTokenVerifier, KeySet
 
@@ -23,14 +24,19 @@ async def create_server(settings: DataSettings) -> GrpcServer:
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout_seconds,
     )
+    # Tokens are verified locally with the auth service's published keys; see shared/jwks.py for how
+    # the keys are fetched, refreshed and kept through an auth-service outage.
     key_set = KeySet()
+    jwks = JwksKeySource.for_auth_service(settings, key_set)
+    await jwks.start()
     verifier = AccessTokenVerifier(key_set, issuer=settings.issuer, audience=settings.audience)
+    auth = AuthInterceptor(access_rules(SERVICE), verifier, refresh_keys=jwks.refresh_for_unknown_kid)
     servicer = InventoryServicer()
     return GrpcServer(
         settings=settings,
         domain=DOMAIN,
         service_names=[SERVICE.full_name],
         register=lambda server: inventory_pb2_grpc.add_InventoryServiceServicer_to_server(servicer, server),
-        inner_interceptors=[AuthInterceptor(access_rules(SERVICE), verifier)],
-        on_stopped=[engine.dispose],
+        inner_interceptors=[auth],
+        on_stopped=[jwks.stop, engine.dispose],
     )
