@@ -212,7 +212,8 @@ def error_from_status(
 def error_from_rpc_error(error: grpc.aio.AioRpcError) -> TesseraError:
     """Translate what grpc.aio raised into the typed error; `raise … from error` keeps the original."""
     request_id = ""
-    for key, value in error.initial_metadata() or ():
+    # Trailers for a failed call (answered trailers-only), headers if it failed after they were sent.
+    for key, value in (*(error.initial_metadata() or ()), *(error.trailing_metadata() or ())):
         if key == "x-request-id" and isinstance(value, str):
             request_id = value
     return error_from_status(

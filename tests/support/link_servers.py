@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 
@@ -18,6 +20,8 @@ class AuthServerHandle:
     state: StandInAuth
     port: int = 0
     server: GrpcServer | None = None
+    # AuthSettings fields for every start (e.g. TLS files).
+    settings_overrides: dict[str, Any] = field(default_factory=dict)
 
     @property
     def target(self) -> str:
@@ -25,7 +29,7 @@ class AuthServerHandle:
 
     async def start(self) -> None:
         assert self.server is None, "already running"
-        self.server = stand_in_auth_server(self.state)
+        self.server = stand_in_auth_server(self.state, **self.settings_overrides)
         # Port 0 the first time; the same port after a restart, where the data service expects it.
         self.port = await self.server.start(f"127.0.0.1:{self.port}")
 
@@ -54,3 +58,10 @@ class DataServerHandle:
 
 # start_data_server(auth_target, **DataSettings overrides) -> DataServerHandle
 StartData = Callable[..., Awaitable[DataServerHandle]]
+
+
+def free_port() -> int:
+    """A port nothing listens on right now (for a server that the test starts later)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

@@ -231,9 +231,17 @@ class StandInAuthServicer(auth_pb2_grpc.AuthServiceServicer):  # type: ignore[mi
         return auth_pb2.User(id=principal.subject, email=principal.subject, roles=["customer"])
 
 
-def stand_in_auth_server(state: StandInAuth) -> GrpcServer:
-    """A GrpcServer (not started) serving the stand-in behind the real interceptor chain."""
-    settings = AuthSettings(listen="127.0.0.1:0", database_url="sqlite+aiosqlite:///:memory:", metrics_port=0)
+def stand_in_auth_server(state: StandInAuth, **settings_overrides: Any) -> GrpcServer:
+    """A GrpcServer (not started) serving the stand-in behind the real interceptor chain.
+
+    `settings_overrides` are AuthSettings fields, e.g. the TLS files.
+    """
+    settings = AuthSettings(
+        listen="127.0.0.1:0",
+        database_url="sqlite+aiosqlite:///:memory:",
+        metrics_port=0,
+        **settings_overrides,
+    )
     verifier = AccessTokenVerifier(state.keys.key_set, issuer=ISSUER, audience=AUDIENCE)
     servicer = StandInAuthServicer(state)
     return GrpcServer(

@@ -58,7 +58,8 @@ async def test_a_tampered_or_forged_token_is_unauthenticated(
     auth_server: AuthServerHandle,
     data_server: DataServerHandle,
 ) -> None:
-    assert await outcome(data_server, forge(stand_in.keys)) == (
-        grpc.StatusCode.UNAUTHENTICATED,
-        "invalid_token",
-    )
+    token = forge(stand_in.keys)
+
+    result = await outcome(data_server.channel(), GET_PRODUCT, bearer(token))
+
+    assert result == (grpc.StatusCode.UNAUTHENTICATED, "invalid_token")
