@@ -49,23 +49,31 @@ fmt: install ## Format and auto-fix what ruff can
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+clients/ts/node_modules: clients/ts/package.json clients/ts/package-lock.json
+	cd clients/ts && npm ci --no-audit --no-fund
+	touch $@
+
 .PHONY: proto
-proto: install ## Regenerate Python messages, stubs and .pyi from protos/
-	rm -rf $(PROTO_OUT)/tessera
+proto: install clients/ts/node_modules ## Regenerate Python (messages, stubs, .pyi) and the TypeScript client
+	rm -rf $(PROTO_OUT)/tessera clients/ts/gen
 	mkdir -p $(PROTO_OUT)
 	$(BIN)/python -m grpc_tools.protoc -Iprotos --python_out=$(PROTO_OUT) --pyi_out=$(PROTO_OUT) \
 		--grpc_python_out=$(PROTO_OUT) $(PROTOS)
+	$(BIN)/buf generate
 
 .PHONY: proto-check
-proto-check: install ## Fail when the committed generated code is stale
-	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; \
-	$(BIN)/python -m grpc_tools.protoc -Iprotos --python_out=$$tmp --pyi_out=$$tmp \
-		--grpc_python_out=$$tmp $(PROTOS) && \
-	diff -r $$tmp/tessera $(PROTO_OUT)/tessera && echo "generated code is up to date" || \
+proto-check: install clients/ts/node_modules ## Fail when the committed generated code (Python or TypeScript) is stale
+	@tmp=$$(mktemp -d); trap 'rm -rf $$tmp' EXIT; mkdir -p $$tmp/py; \
+	$(BIN)/python -m grpc_tools.protoc -Iprotos --python_out=$$tmp/py --pyi_out=$$tmp/py \
+		--grpc_python_out=$$tmp/py $(PROTOS) && \
+	$(BIN)/buf generate -o $$tmp && \
+	diff -r $$tmp/py/tessera $(PROTO_OUT)/tessera && diff -r $$tmp/clients/ts/gen clients/ts/gen && \
+	echo "generated code is up to date" || \
 	{ echo "generated code is stale: run 'make proto' and commit the result"; exit 1; }
 
 .PHONY: up
-up: ## Start PostgreSQL and both services with docker compose
+up: install ## Start PostgreSQL and both services over mTLS with docker compose (dev secrets in deploy/secrets/)
+	$(BIN)/python scripts/dev-secrets >/dev/null
 	docker compose up --build
 
 .PHONY: clean

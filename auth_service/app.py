@@ -32,5 +32,6 @@ async def create_server(settings: AuthSettings) -> GrpcServer:
         service_names=[SERVICE.full_name],
         register=lambda server: auth_pb2_grpc.add_AuthServiceServicer_to_server(servicer, server),
         inner_interceptors=[AuthInterceptor(access_rules(SERVICE), verifier)],
+        engine=engine,
         on_stopped=[engine.dispose],
     )

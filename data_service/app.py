@@ -10,6 +10,7 @@ from shared.config import DataSettings
 from shared.db import create_engine
 from shared.interceptors.auth import AuthInterceptor
 from shared.jwks import JwksKeySource
+from shared.metrics import ServiceMetrics
 from shared.server import GrpcServer
 from shared.tokens import AccessTokenVerifier, KeySet
 
@@ -26,8 +27,11 @@ async def create_server(settings: DataSettings) -> GrpcServer:
     )
     # Tokens are verified locally with the auth service's published keys; see shared/jwks.py for how
     # the keys are fetched, refreshed and kept through an auth-service outage.
+    metrics = ServiceMetrics()
     key_set = KeySet()
-    jwks = JwksKeySource.for_auth_service(settings, key_set)
+    jwks = JwksKeySource.for_auth_service(
+        settings, key_set, on_link_change=lambda up: metrics.set_dependency_up("auth", up)
+    )
     await jwks.start()
     verifier = AccessTokenVerifier(key_set, issuer=settings.issuer, audience=settings.audience)
     auth = AuthInterceptor(access_rules(SERVICE), verifier, refresh_keys=jwks.refresh_for_unknown_kid)
@@ -38,5 +42,7 @@ async def create_server(settings: DataSettings) -> GrpcServer:
         service_names=[SERVICE.full_name],
         register=lambda server: inventory_pb2_grpc.add_InventoryServiceServicer_to_server(servicer, server),
         inner_interceptors=[auth],
+        engine=engine,
+        metrics=metrics,
         on_stopped=[jwks.stop, engine.dispose],
     )

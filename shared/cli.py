@@ -29,7 +29,7 @@ def load_settings(factory: Callable[[], S]) -> S:
     except (ValidationError, ValueError) as exc:
         print(f"error: invalid settings: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    configure_logging(settings.effective_log_format, settings.log_level)
+    configure_logging(settings.effective_log_format, settings.log_level, settings.service_name)
     return settings
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -35,6 +35,8 @@ class ServiceSettings(BaseSettings):
     """What every Tessera server needs; subclasses set the env prefix (`AUTH_` / `DATA_`)."""
 
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
+    # Stamped on every log line.
+    service_name: ClassVar[str] = "tessera"
 
     environment: Environment = Field(
         default=Environment.DEVELOPMENT, validation_alias=AliasChoices("TESSERA_ENV")
@@ -56,6 +58,9 @@ class ServiceSettings(BaseSettings):
     db_max_overflow: int = Field(default=5, ge=0)
     # How long an RPC may wait for a pooled connection before it answers UNAVAILABLE.
     db_pool_timeout_seconds: float = Field(default=5.0, gt=0)
+    # The health probe asks the database `SELECT 1` this often, and gives it this long to answer.
+    db_health_interval_seconds: float = Field(default=5.0, gt=0)
+    db_health_timeout_seconds: float = Field(default=2.0, gt=0)
 
     @property
     def is_production(self) -> bool:
@@ -81,9 +86,19 @@ class ServiceSettings(BaseSettings):
             problems.append(
                 f"{prefix}TLS_CERT_FILE/{prefix}TLS_KEY_FILE are unset: the server would be plaintext"
             )
-        if (self.tls_cert_file is None) != (self.tls_key_file is None):
-            problems.append(f"{prefix}TLS_CERT_FILE and {prefix}TLS_KEY_FILE must be set together")
         return problems
+
+    @model_validator(mode="after")
+    def _tls_files_fit_together(self) -> ServiceSettings:
+        # Checked in every environment: a half-configured TLS must not silently serve plaintext.
+        prefix = self.model_config.get("env_prefix", "")
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError(f"{prefix}TLS_CERT_FILE and {prefix}TLS_KEY_FILE must be set together")
+        if self.tls_client_ca_file is not None and not self.tls_enabled:
+            raise ValueError(
+                f"{prefix}TLS_CLIENT_CA_FILE needs {prefix}TLS_CERT_FILE and {prefix}TLS_KEY_FILE"
+            )
+        return self
 
     @model_validator(mode="after")
     def _refuse_insecure_production(self) -> ServiceSettings:
@@ -100,6 +115,7 @@ class AuthSettings(ServiceSettings):
     """Settings of the auth service (`AUTH_*`)."""
 
     model_config = SettingsConfigDict(env_prefix="AUTH_", extra="ignore", frozen=True)
+    service_name: ClassVar[str] = "auth"
 
     listen: str = "127.0.0.1:50051"
     database_url: str = f"sqlite+aiosqlite:///./{VAR_DIR}/auth.db"
@@ -127,12 +143,16 @@ class DataSettings(ServiceSettings):
     """Settings of the data service (`DATA_*`, plus the token issuer and audience it trusts)."""
 
     model_config = SettingsConfigDict(env_prefix="DATA_", extra="ignore", frozen=True)
+    service_name: ClassVar[str] = "data"
 
     listen: str = "127.0.0.1:50052"
     database_url: str = f"sqlite+aiosqlite:///./{VAR_DIR}/data.db"
     metrics_port: int = Field(default=9102, ge=0, le=65535)
     auth_target: str = "127.0.0.1:50051"
     auth_tls_ca_file: Path | None = None
+    # The client certificate presented to the auth service when it requires mTLS.
+    auth_tls_cert_file: Path | None = None
+    auth_tls_key_file: Path | None = None
     issuer: str = _env_field("tessera-auth", "AUTH_ISSUER")  # type: ignore[assignment]
     audience: str = _env_field("tessera-inventory", "AUTH_AUDIENCE")  # type: ignore[assignment]
     # How often the public keys are fetched again, and the least time between two refetches that an
@@ -147,3 +167,13 @@ class DataSettings(ServiceSettings):
         if self.auth_tls_ca_file is None:
             problems.append("DATA_AUTH_TLS_CA_FILE is unset: keys would be fetched over plaintext")
         return problems
+
+    @model_validator(mode="after")
+    def _auth_client_certificate_complete(self) -> DataSettings:
+        if (self.auth_tls_cert_file is None) != (self.auth_tls_key_file is None):
+            raise ValueError("DATA_AUTH_TLS_CERT_FILE and DATA_AUTH_TLS_KEY_FILE must be set together")
+        if self.auth_tls_cert_file is not None and self.auth_tls_ca_file is None:
+            raise ValueError(
+                "DATA_AUTH_TLS_CERT_FILE needs DATA_AUTH_TLS_CA_FILE (a client certificate needs TLS)"
+            )
+        return self

@@ -105,6 +105,7 @@ class JwksKeySource:
         max_backoff_seconds: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
         on_close: Callable[[], Awaitable[None]] | None = None,
+        on_link_change: Callable[[bool], None] | None = None,
     ) -> None:
         self._key_set = key_set
         self._fetch = fetch
@@ -115,6 +116,8 @@ class JwksKeySource:
         self._max_backoff = max_backoff_seconds
         self._clock = clock
         self._on_close = on_close
+        # Told True / False whenever the link turns healthy / degraded (e.g. a metrics gauge).
+        self._on_link_change = on_link_change
         self._lock = asyncio.Lock()
         self._state = AuthLinkState.STARTING
         self._last_attempt_at: float | None = None
@@ -124,9 +127,25 @@ class JwksKeySource:
         self._task: asyncio.Task[None] | None = None
 
     @classmethod
-    def for_auth_service(cls, settings: DataSettings, key_set: KeySet) -> JwksKeySource:
-        """The data service's key source: a channel to `DATA_AUTH_TARGET` (TLS when a CA is set)."""
-        tls = TlsOptions(root_certificates=settings.auth_tls_ca_file) if settings.auth_tls_ca_file else None
+    def for_auth_service(
+        cls,
+        settings: DataSettings,
+        key_set: KeySet,
+        *,
+        on_link_change: Callable[[bool], None] | None = None,
+    ) -> JwksKeySource:
+        """The data service's key source: a channel to `DATA_AUTH_TARGET`.
+
+        TLS when `DATA_AUTH_TLS_CA_FILE` is set; with `DATA_AUTH_TLS_CERT_FILE`/`..._KEY_FILE` as the client
+        certificate when the auth service requires mTLS.
+        """
+        tls = None
+        if settings.auth_tls_ca_file is not None:
+            tls = TlsOptions(
+                root_certificates=settings.auth_tls_ca_file,
+                client_certificate=settings.auth_tls_cert_file,
+                client_key=settings.auth_tls_key_file,
+            )
         channel = create_channel(
             settings.auth_target,
             services=[AUTH_SERVICE_NAME],
@@ -145,6 +164,7 @@ class JwksKeySource:
             min_refetch_seconds=settings.jwks_min_refetch_seconds,
             startup_wait_seconds=settings.jwks_startup_wait_seconds,
             on_close=channel.close,
+            on_link_change=on_link_change,
         )
 
     @property
@@ -268,6 +288,8 @@ class JwksKeySource:
         self._consecutive_failures = 0
         self._last_success_at = self._clock()
         self._loaded.set()
+        if previous is not AuthLinkState.HEALTHY and self._on_link_change is not None:
+            self._on_link_change(True)
         if previous is AuthLinkState.DEGRADED:
             log.info("auth_link_restored", failed_attempts=failures, keys=len(self._key_set.keys))
 
@@ -276,6 +298,8 @@ class JwksKeySource:
         error = exc.code().name if isinstance(exc, grpc.aio.AioRpcError) else type(exc).__name__
         if self._state is not AuthLinkState.DEGRADED:
             self._state = AuthLinkState.DEGRADED
+            if self._on_link_change is not None:
+                self._on_link_change(False)
             log.warning(
                 "auth_link_degraded",
                 cause=cause,

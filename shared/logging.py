@@ -32,10 +32,21 @@ def _drop_secrets(
     return event_dict
 
 
-def configure_logging(fmt: Literal["console", "json"], level: str = "INFO") -> None:
-    """Configure structlog and the standard library (SQLAlchemy, grpc) to write one stream."""
+def configure_logging(fmt: Literal["console", "json"], level: str = "INFO", service: str = "") -> None:
+    """Configure structlog and the standard library (SQLAlchemy, grpc) to write one stream.
+
+    `service` is stamped on every line so that the two services' logs can share a terminal or a sink.
+    """
+
+    def add_service(
+        _logger: object, _method: str, event_dict: structlog.types.EventDict
+    ) -> structlog.types.EventDict:
+        event_dict.setdefault("service", service)
+        return event_dict
+
     shared_processors: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
+        add_service,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _drop_secrets,

@@ -1,7 +1,8 @@
 """Building, running and stopping a Tessera gRPC server.
 
 The interceptor chain is declared once here, outermost first, so its order is read in one place:
-request id + access log → errors → auth → (extra, e.g. metrics) → handler.
+request id + access log → metrics → (extra) → errors → auth → handler. Metrics sit outside the error
+mapping so that they count the status the client really gets.
 """
 
 from __future__ import annotations
@@ -15,10 +16,14 @@ import grpc
 import structlog
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1._async import HealthServicer
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared import tls
 from shared.config import ServiceSettings
+from shared.health import DatabaseProbe
 from shared.interceptors.errors import ErrorInterceptor
 from shared.interceptors.request_context import RequestContextInterceptor
+from shared.metrics import MetricsEndpoint, MetricsInterceptor, ServiceMetrics, metrics_host
 from shared.reflection import enable_reflection
 
 log = structlog.get_logger("tessera.server")
@@ -37,14 +42,10 @@ def install_uvloop() -> None:
 
 
 def server_credentials(settings: ServiceSettings) -> grpc.ServerCredentials | None:
+    """TLS from `*_TLS_CERT_FILE`/`*_TLS_KEY_FILE`, mTLS with `*_TLS_CLIENT_CA_FILE`; None = plaintext."""
     if settings.tls_cert_file is None or settings.tls_key_file is None:
         return None
-    client_ca = settings.tls_client_ca_file.read_bytes() if settings.tls_client_ca_file else None
-    return grpc.ssl_server_credentials(
-        [(settings.tls_key_file.read_bytes(), settings.tls_cert_file.read_bytes())],
-        root_certificates=client_ca,
-        require_client_auth=client_ca is not None,
-    )
+    return tls.server_credentials(settings.tls_cert_file, settings.tls_key_file, settings.tls_client_ca_file)
 
 
 @dataclass
@@ -58,15 +59,22 @@ class GrpcServer:
     inner_interceptors: Sequence[grpc.aio.ServerInterceptor] = ()
     outer_interceptors: Sequence[grpc.aio.ServerInterceptor] = ()
     on_stopped: Sequence[Callable[[], Awaitable[None]]] = ()
+    # The service's database: probed for health, its pool exported as gauges.
+    engine: AsyncEngine | None = None
     health: HealthServicer = field(default_factory=HealthServicer)
+    metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
     port: int = 0
+    metrics_port: int = 0
     _server: grpc.aio.Server | None = None
     _stopping: bool = False
+    _probe: DatabaseProbe | None = None
+    _metrics_endpoint: MetricsEndpoint | None = None
 
     async def start(self, listen: str | None = None) -> int:
         """Bind and start serving; returns the bound port (useful with port 0)."""
         interceptors = [
             RequestContextInterceptor(),
+            MetricsInterceptor(self.metrics, [*self.service_names, "grpc.health.v1.Health"]),
             *self.outer_interceptors,
             ErrorInterceptor(self.domain),
             *self.inner_interceptors,
@@ -99,15 +107,47 @@ class GrpcServer:
             raise RuntimeError(f"could not bind {address}")
         await server.start()
         self._server = server
-        await self.set_serving(True)
+        if self.engine is None:
+            await self.set_serving(True)
+        else:
+            self.metrics.watch_pool(self.engine)
+            self._probe = DatabaseProbe(
+                self.engine,
+                self._database_reachable,
+                interval=self.settings.db_health_interval_seconds,
+                timeout=self.settings.db_health_timeout_seconds,
+            )
+            # The first answer decides the initial health; later ones come from the background probe.
+            await self._probe.probe_once()
+            self._probe.start()
+        self._start_metrics_endpoint(address)
         log.info(
             "server_started",
             address=address,
             port=self.port,
             tls=credentials is not None,
+            mtls=credentials is not None and self.settings.tls_client_ca_file is not None,
+            metrics_port=self.metrics_port or None,
             services=list(self.service_names),
         )
         return self.port
+
+    def _start_metrics_endpoint(self, address: str) -> None:
+        if self.settings.metrics_port == 0:
+            return
+        endpoint = MetricsEndpoint(self.metrics.registry)
+        host = metrics_host(address)
+        try:
+            self.metrics_port = endpoint.start(host, self.settings.metrics_port)
+        except OSError as exc:
+            # Losing metrics is no reason to refuse RPCs; the error says which port to fix.
+            log.error("metrics_unavailable", host=host, port=self.settings.metrics_port, error=str(exc))
+            return
+        self._metrics_endpoint = endpoint
+
+    async def _database_reachable(self, reachable: bool) -> None:
+        self.metrics.set_dependency_up("database", reachable)
+        await self.set_serving(reachable)
 
     async def set_serving(self, serving: bool) -> None:
         """Health of "" and of every service name; stays NOT_SERVING once shutdown began."""
@@ -125,9 +165,13 @@ class GrpcServer:
             grace_seconds=grace if grace is not None else self.settings.shutdown_grace_seconds,
         )
         await self.health.enter_graceful_shutdown()
+        if self._probe is not None:
+            await self._probe.stop()
         await self._server.stop(grace if grace is not None else self.settings.shutdown_grace_seconds)
         for close in self.on_stopped:
             await close()
+        if self._metrics_endpoint is not None:
+            await self._metrics_endpoint.stop()
         log.info("server_stopped")
 
     async def wait_for_termination(self) -> None:

@@ -16,37 +16,26 @@ from typing import Any
 
 import grpc
 
+from shared import tls
+
 ChannelOptions = list[tuple[str, Any]]
-
-
-def _read(value: bytes | str | Path | None) -> bytes | None:
-    if value is None or isinstance(value, bytes):
-        return value
-    return Path(value).read_bytes()
 
 
 @dataclass(frozen=True)
 class TlsOptions:
-    """TLS for a channel. Without `root_certificates` the system's trust store is used.
+    """TLS for a channel: PEM files. Without `root_certificates` the system's trust store is used.
 
-    Give `client_certificate` and `client_key` (PEM bytes or a path to a PEM file) for mutual TLS.
+    Give `client_certificate` and `client_key` for mutual TLS.
     """
 
-    root_certificates: bytes | str | Path | None = None
-    client_certificate: bytes | str | Path | None = None
-    client_key: bytes | str | Path | None = None
+    root_certificates: str | Path | None = None
+    client_certificate: str | Path | None = None
+    client_key: str | Path | None = None
     # Only for tests and odd set-ups: the name the server certificate is checked against.
     server_name_override: str | None = None
 
     def credentials(self) -> grpc.ChannelCredentials:
-        certificate, key = _read(self.client_certificate), _read(self.client_key)
-        if (certificate is None) != (key is None):
-            raise ValueError("client_certificate and client_key must be given together")
-        return grpc.ssl_channel_credentials(
-            root_certificates=_read(self.root_certificates),
-            private_key=key,
-            certificate_chain=certificate,
-        )
+        return tls.channel_credentials(self.root_certificates, self.client_certificate, self.client_key)
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from shared.client import (
     auth_pb2,
 )
 from tests.support.calls import HANDLER_CODES
-from tests.support.certs import create_pki
+from tests.support.certs import localhost_tls_files
 from tests.support.link_servers import AuthServerHandle, DataServerHandle, StartData, free_port
 from tests.support.logs import CapturedLogs
 from tests.support.minimal_auth import StandInAuth
@@ -207,26 +207,26 @@ async def test_failed_grants_raise_typed_errors_with_the_status_details(
 
 
 async def test_the_client_library_speaks_tls_and_mutual_tls(stand_in: StandInAuth, tmp_path: Path) -> None:
-    pki = create_pki(tmp_path)
+    pki = localhost_tls_files(tmp_path)
     auth_server = AuthServerHandle(
         stand_in,
         settings_overrides={
-            "tls_cert_file": pki.server.certificate,
-            "tls_key_file": pki.server.key,
-            "tls_client_ca_file": pki.ca_certificate,
+            "tls_cert_file": pki.server.cert_file,
+            "tls_key_file": pki.server.key_file,
+            "tls_client_ca_file": pki.ca_file,
         },
     )
     await auth_server.start()
     try:
         with_certificate = TlsOptions(
-            root_certificates=pki.ca_certificate,
-            client_certificate=pki.client.certificate,
-            client_key=pki.client.key,
+            root_certificates=pki.ca_file,
+            client_certificate=pki.client.cert_file,
+            client_key=pki.client.key_file,
         )
         async with AuthClient(auth_server.target, settings=ChannelSettings(tls=with_certificate)) as auth:
             assert len((await auth.get_jwks()).keys) == 1
 
-        without_certificate = TlsOptions(root_certificates=pki.ca_certificate)
+        without_certificate = TlsOptions(root_certificates=pki.ca_file)
         settings = ChannelSettings(tls=without_certificate, retry=None)
         async with AuthClient(auth_server.target, settings=settings) as auth:
             with pytest.raises(UnavailableError):
@@ -235,15 +235,24 @@ async def test_the_client_library_speaks_tls_and_mutual_tls(stand_in: StandInAut
         await auth_server.stop()
 
 
-async def test_the_data_service_fetches_keys_over_tls_when_given_the_auth_services_ca(
+async def test_the_data_service_fetches_keys_over_mutual_tls_when_configured(
     stand_in: StandInAuth, start_data_server: StartData, tmp_path: Path, logs: CapturedLogs
 ) -> None:
-    pki = create_pki(tmp_path)
-    tls_only = {"tls_cert_file": pki.server.certificate, "tls_key_file": pki.server.key}
-    auth_server = AuthServerHandle(stand_in, settings_overrides=tls_only)
+    pki = localhost_tls_files(tmp_path)
+    mtls = {
+        "tls_cert_file": pki.server.cert_file,
+        "tls_key_file": pki.server.key_file,
+        "tls_client_ca_file": pki.ca_file,
+    }
+    auth_server = AuthServerHandle(stand_in, settings_overrides=mtls)
     await auth_server.start()
     try:
-        data = await start_data_server(auth_server.target, auth_tls_ca_file=pki.ca_certificate)
+        data = await start_data_server(
+            auth_server.target,
+            auth_tls_ca_file=pki.ca_file,
+            auth_tls_cert_file=pki.client.cert_file,
+            auth_tls_key_file=pki.client.key_file,
+        )
         token = StaticTokenSource(stand_in.keys.mint(scope=["catalog.read"]))
         async with InventoryClient(data.target, tokens=token) as inventory:
             code = await handler_answer(inventory.get_product(str(uuid.uuid4())))
