@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,6 +10,7 @@ import grpc
 
 from shared.server import GrpcServer
 from tests.support.minimal_auth import StandInAuth, stand_in_auth_server
+from tests.support.ops import free_port
 
 
 @dataclass
@@ -59,9 +59,4 @@ class DataServerHandle:
 # start_data_server(auth_target, **DataSettings overrides) -> DataServerHandle
 StartData = Callable[..., Awaitable[DataServerHandle]]
 
-
-def free_port() -> int:
-    """A port nothing listens on right now (for a server that the test starts later)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+__all__ = ["AuthServerHandle", "DataServerHandle", "StartData", "free_port"]

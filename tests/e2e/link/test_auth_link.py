@@ -10,7 +10,7 @@ import pytest
 from tessera.inventory.v1 import inventory_pb2
 
 from tests.support.calls import HANDLER_CODES, bearer, outcome, unary_call
-from tests.support.link_servers import AuthServerHandle, StartData, free_port
+from tests.support.link_servers import AuthServerHandle, DataServerHandle, StartData, free_port
 from tests.support.logs import CapturedLogs, wait_until
 from tests.support.minimal_auth import SigningKeys, StandInAuth
 from tests.support.status import details_of
@@ -23,18 +23,25 @@ def token_for(keys: SigningKeys, **kwargs: object) -> tuple[tuple[str, str], ...
     return bearer(keys.mint(scope=["catalog.read"], **kwargs))  # type: ignore[arg-type]
 
 
+def auth_link_up(data: DataServerHandle) -> float | None:
+    """The `tessera_dependency_up{dependency="auth"}` gauge of the data service."""
+    return data.server.metrics.registry.get_sample_value("tessera_dependency_up", {"dependency": "auth"})
+
+
 async def test_valid_tokens_keep_working_while_the_auth_service_is_down_and_new_keys_arrive_after_it_returns(
     stand_in: StandInAuth, auth_server: AuthServerHandle, start_data_server: StartData, logs: CapturedLogs
 ) -> None:
     data = await start_data_server(auth_server.target, jwks_refresh_seconds=0.2)
     before_outage = token_for(stand_in.keys)
     assert (await outcome(data.channel(), GET_PRODUCT, before_outage))[0] in HANDLER_CODES
+    assert auth_link_up(data) == 1
 
     await auth_server.stop()
     degraded = await logs.wait_for("auth_link_degraded")
 
     assert degraded["log_level"] == "warning"
     assert degraded["keys"] == 1
+    assert auth_link_up(data) == 0
     # Seen before the outage (cached) and never seen (verified with the kept keys) alike.
     assert (await outcome(data.channel(), GET_PRODUCT, before_outage))[0] in HANDLER_CODES
     assert (await outcome(data.channel(), GET_PRODUCT, token_for(stand_in.keys)))[0] in HANDLER_CODES
@@ -42,6 +49,7 @@ async def test_valid_tokens_keep_working_while_the_auth_service_is_down_and_new_
     new_key = stand_in.keys.rotate()
     await auth_server.start()
     await logs.wait_for("auth_link_restored")
+    assert auth_link_up(data) == 1
     updated = await logs.wait_for("jwks_updated", cause="periodic")
 
     assert updated["added"] == [SigningKeys.kid_of(new_key)]

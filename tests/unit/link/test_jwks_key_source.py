@@ -51,6 +51,7 @@ def make_source(
     *,
     min_refetch: float = 5.0,
     startup_wait: float = 1.0,
+    link_changes: list[bool] | None = None,
 ) -> JwksKeySource:
     return JwksKeySource(
         key_set,
@@ -59,6 +60,7 @@ def make_source(
         min_refetch_seconds=min_refetch,
         startup_wait_seconds=startup_wait,
         clock=clock,
+        on_link_change=None if link_changes is None else link_changes.append,
     )
 
 
@@ -103,7 +105,8 @@ async def test_an_outage_keeps_the_last_good_keys_and_is_logged_once_until_the_l
     logs: CapturedLogs,
 ) -> None:
     auth, key_set, clock = ScriptedAuthService(), KeySet(), ManualClock()
-    source = make_source(auth, key_set, clock)
+    link_changes: list[bool] = []
+    source = make_source(auth, key_set, clock, link_changes=link_changes)
     await source.refresh()
 
     auth.down = True
@@ -123,6 +126,7 @@ async def test_an_outage_keeps_the_last_good_keys_and_is_logged_once_until_the_l
 
     assert source.state is AuthLinkState.HEALTHY
     assert logs.named("auth_link_restored", failed_attempts=3)
+    assert link_changes == [True, False, True]
     assert source.seconds_since_last_success == 0
 
 
