@@ -62,10 +62,9 @@ class ServiceClient:
         method: Callable[..., Awaitable[Response]],
         request: Any,
         timeout: float | None,
-        metadata: tuple[tuple[str, str], ...] | None = None,
     ) -> Response:
         try:
-            return await method(request, timeout=timeout, metadata=metadata)
+            return await method(request, timeout=timeout)
         except grpc.aio.AioRpcError as exc:
             raise error_from_rpc_error(exc) from exc
 

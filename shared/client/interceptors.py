@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import grpc
 from grpc.aio import ClientCallDetails, Metadata
 
+from shared.client.errors import error_info_of
 from shared.interceptors.request_context import REQUEST_ID_KEY, current_request_id, remaining_time
 
 AUTHORIZATION_KEY = "authorization"
@@ -150,9 +151,6 @@ class DeadlineInterceptor(_ClientInterceptor):
 def _is_invalid_token(code: grpc.StatusCode, trailing_metadata: Any) -> bool:
     if code != grpc.StatusCode.UNAUTHENTICATED:
         return False
-    # Imported here: errors.py pulls in googleapis protos that interceptors otherwise do not need.
-    from shared.client.errors import error_info_of
-
     info = error_info_of(trailing_metadata)
     # Only the bearer check's own refusal is worth a new token; a failed password check is not.
     return info is None or info.reason == "invalid_token"
