@@ -1,4 +1,4 @@
-"""The Python client library against real servers: tokens that renew themselves, retries, typed errors."""
+"""The Python client library against the real services: self-renewing tokens, retries, typed errors, TLS."""
 
 from __future__ import annotations
 
@@ -28,12 +28,21 @@ from shared.client import (
 )
 from tests.support.calls import HANDLER_CODES
 from tests.support.certs import localhost_tls_files
-from tests.support.link_servers import AuthServerHandle, DataServerHandle, StartData, free_port
+from tests.support.link_servers import (
+    CUSTOMER_EMAIL,
+    PASSWORD,
+    AuthServerHandle,
+    DataServerHandle,
+    StandInHandle,
+    StartData,
+    free_port,
+)
 from tests.support.logs import CapturedLogs
-from tests.support.minimal_auth import StandInAuth
 
-ALICE, PASSWORD = "alice@example.com", "correct horse battery staple"
 GET_PRODUCT_PATH = "/tessera.inventory.v1.InventoryService/GetProduct"
+TOKEN_PATH = "/tessera.auth.v1.AuthService/Token"
+GET_JWKS_PATH = "/tessera.auth.v1.AuthService/GetJwks"
+ACCESS_TOKEN_TTL = 900  # AUTH_ACCESS_TOKEN_TTL's default
 
 
 class ManualClock:
@@ -58,75 +67,91 @@ async def handler_answer(call: Awaitable[Any]) -> grpc.StatusCode:
     return grpc.StatusCode.OK
 
 
+def codes(logs: CapturedLogs, method: str) -> list[str]:
+    return [line["code"] for line in logs.named("rpc", method=method)]
+
+
 async def test_an_expiring_token_is_refreshed_before_it_expires_without_the_caller_noticing(
-    stand_in: StandInAuth, auth_server: AuthServerHandle, data_server: DataServerHandle, logs: CapturedLogs
+    auth: AuthServerHandle, data_server: DataServerHandle, logs: CapturedLogs
 ) -> None:
-    stand_in.add_user(ALICE, PASSWORD, ["catalog.read"])
-    stand_in.access_token_ttl = 300
     clock = ManualClock()
-    async with AuthClient(auth_server.target) as auth, InventoryClient(data_server.target) as inventory:
-        tokens = auth.tokens = inventory.tokens = PasswordTokenSource(auth, ALICE, PASSWORD, clock=clock)
+    async with AuthClient(auth.target) as client, InventoryClient(data_server.target) as inventory:
+        tokens = client.tokens = inventory.tokens = PasswordTokenSource(
+            client, CUSTOMER_EMAIL, PASSWORD, clock=clock
+        )
 
-        assert (await auth.get_current_user()).id == ALICE
+        assert (await client.get_current_user()).email == CUSTOMER_EMAIL
         assert await handler_answer(inventory.get_product(str(uuid.uuid4()))) in HANDLER_CODES
-        first_token = tokens.held.access_token if tokens.held else None
-        clock.advance(300 - 60 + 1)  # inside the last minute of the token's life
-        assert (await auth.get_current_user()).id == ALICE
+        assert tokens.held is not None
+        first = tokens.held
+        clock.advance(ACCESS_TOKEN_TTL - 59)  # inside the token's last minute
+        assert (await client.get_current_user()).email == CUSTOMER_EMAIL
         assert await handler_answer(inventory.get_product(str(uuid.uuid4()))) in HANDLER_CODES
 
-    assert stand_in.grants == ["password", "refresh_token"]
-    assert tokens.held is not None
-    assert tokens.held.access_token != first_token
-    assert not logs.named("rpc", code="UNAUTHENTICATED")
+        assert tokens.held.access_token != first.access_token
+        assert codes(logs, TOKEN_PATH) == ["OK", "OK"]
+        # The second grant used (and so consumed) the first refresh token: it cannot be used again.
+        with pytest.raises(UnauthenticatedError):
+            await client.refresh_token_grant(first.refresh_token)
+
+    assert "UNAUTHENTICATED" not in codes(logs, GET_PRODUCT_PATH)
 
 
-async def test_a_token_the_server_refuses_is_replaced_and_the_call_sent_once_more(
-    stand_in: StandInAuth, auth_server: AuthServerHandle, data_server: DataServerHandle, logs: CapturedLogs
+async def test_a_token_the_data_service_refuses_is_replaced_and_the_call_sent_once_more(
+    auth: AuthServerHandle, start_data_server: StartData, logs: CapturedLogs
 ) -> None:
-    stand_in.add_user(ALICE, PASSWORD, ["catalog.read"])
-    stand_in.issue_expired_tokens = 1  # the client cannot know: `expires_in` says 900 s
-    async with AuthClient(auth_server.target) as auth:
-        tokens = auth.login(ALICE, PASSWORD)
-        async with InventoryClient(data_server.target, tokens=tokens) as inventory:
-            code = await handler_answer(inventory.get_product(str(uuid.uuid4())))
+    data = await start_data_server(auth.target, jwks_refresh_seconds=0.2)
+    async with AuthClient(auth.target) as client, InventoryClient(data.target) as inventory:
+        inventory.tokens = client.login(CUSTOMER_EMAIL, PASSWORD)
+        assert await handler_answer(inventory.get_product(str(uuid.uuid4()))) in HANDLER_CODES
+
+        # The auth service withdraws the key that signed the token the client holds (a compromised key):
+        # the data service learns it at its next refresh, the client only from the refusal.
+        await auth.stop()
+        withdrawn = auth.keys.private_keys[0]
+        auth.keys.rotate()
+        auth.keys.withdraw(withdrawn)
+        await auth.start()
+        await logs.wait_for("jwks_updated", cause="periodic", removed=[auth.keys.kid_of(withdrawn)])
+
+        code = await handler_answer(inventory.get_product(str(uuid.uuid4())))
 
     assert code in HANDLER_CODES
-    assert stand_in.grants == ["password", "refresh_token"]
-    assert [line["code"] for line in logs.named("rpc", method=GET_PRODUCT_PATH)] == [
-        "UNAUTHENTICATED",
-        code.name,
-    ]
+    assert codes(logs, GET_PRODUCT_PATH)[1:] == ["UNAUTHENTICATED", code.name]
+    assert codes(logs, TOKEN_PATH) == ["OK", "OK"]
 
 
-async def test_a_rejected_refresh_token_falls_back_to_a_new_password_grant(
-    stand_in: StandInAuth, auth_server: AuthServerHandle
+async def test_a_revoked_refresh_token_falls_back_to_a_new_password_grant(
+    auth: AuthServerHandle, logs: CapturedLogs
 ) -> None:
-    stand_in.add_user(ALICE, PASSWORD, ["catalog.read"])
     clock = ManualClock()
-    async with AuthClient(auth_server.target) as auth:
-        auth.tokens = PasswordTokenSource(auth, ALICE, PASSWORD, clock=clock)
-        await auth.get_current_user()
-        stand_in._refresh_tokens.clear()  # e.g. revoked by a password change elsewhere
-        clock.advance(900)
+    async with AuthClient(auth.target) as client:
+        tokens = client.tokens = PasswordTokenSource(client, CUSTOMER_EMAIL, PASSWORD, clock=clock)
+        await client.get_current_user()
+        assert tokens.held is not None
+        await client.revoke_token(tokens.held.refresh_token)
+        clock.advance(ACCESS_TOKEN_TTL)
 
-        assert (await auth.get_current_user()).id == ALICE
+        assert (await client.get_current_user()).email == CUSTOMER_EMAIL
 
-    assert stand_in.grants == ["password", "refresh_token", "password"]
+    assert codes(logs, TOKEN_PATH) == ["OK", "UNAUTHENTICATED", "OK"]
 
 
 async def test_a_service_account_gets_a_new_client_credentials_token_when_the_old_one_is_due(
-    stand_in: StandInAuth, auth_server: AuthServerHandle, data_server: DataServerHandle
+    auth: AuthServerHandle, data_server: DataServerHandle, logs: CapturedLogs
 ) -> None:
-    stand_in.add_client("svc-reporting", "s3cret-s3cret", ["catalog.read"])
+    client_id, secret = await auth.server.create_client("reporting", "catalog.read")
     clock = ManualClock()
-    async with AuthClient(auth_server.target) as auth:
-        tokens = ClientCredentialsTokenSource(auth, "svc-reporting", "s3cret-s3cret", clock=clock)
+    async with AuthClient(auth.target) as client:
+        tokens = ClientCredentialsTokenSource(client, client_id, secret, clock=clock)
         async with InventoryClient(data_server.target, tokens=tokens) as inventory:
             assert await handler_answer(inventory.get_product(str(uuid.uuid4()))) in HANDLER_CODES
-            clock.advance(900)
+            first = await tokens.token()
+            clock.advance(ACCESS_TOKEN_TTL)
             assert await handler_answer(inventory.get_product(str(uuid.uuid4()))) in HANDLER_CODES
 
-    assert stand_in.grants == ["client_credentials", "client_credentials"]
+    assert await tokens.token() != first
+    assert codes(logs, TOKEN_PATH) == ["OK", "OK"]
 
 
 async def wait_for_transient_failure(channel: grpc.aio.Channel) -> None:
@@ -139,125 +164,106 @@ async def wait_for_transient_failure(channel: grpc.aio.Channel) -> None:
 
 
 async def test_a_call_made_while_the_server_is_down_is_retried_and_succeeds_once_it_is_up(
-    stand_in: StandInAuth, logs: CapturedLogs
+    auth_server: AuthServerHandle, logs: CapturedLogs
 ) -> None:
-    auth_server = AuthServerHandle(stand_in, port=free_port())
-    try:
-        async with AuthClient(auth_server.target) as auth:
-            fetch = asyncio.create_task(auth.get_jwks(timeout=30))
-            await wait_for_transient_failure(auth.channel)
-            assert not fetch.done()
+    auth_server.port = free_port()
+    async with AuthClient(auth_server.target) as client:
+        fetch = asyncio.create_task(client.get_jwks(timeout=30))
+        await wait_for_transient_failure(client.channel)
+        assert not fetch.done()
 
-            await auth_server.start()
-            jwks = await fetch
+        await auth_server.start()
+        jwks = await fetch
 
-        assert [key.kid for key in jwks.keys] == [stand_in.keys.current_kid]
-        assert len(logs.named("rpc", method="/tessera.auth.v1.AuthService/GetJwks")) == 1
-    finally:
-        await auth_server.stop()
+    assert [key.kid for key in jwks.keys] == [auth_server.keys.current_kid]
+    assert codes(logs, GET_JWKS_PATH) == ["OK"]  # the attempts that failed never reached the server
 
 
-async def test_without_a_retry_policy_the_same_call_fails_at_once(stand_in: StandInAuth) -> None:
+async def test_without_a_retry_policy_the_same_call_fails_at_once() -> None:
     target = f"127.0.0.1:{free_port()}"
-    async with AuthClient(target, settings=ChannelSettings(retry=None)) as auth:
+    async with AuthClient(target, settings=ChannelSettings(retry=None)) as client:
         with pytest.raises(UnavailableError):
-            await auth.get_jwks(timeout=30)
+            await client.get_jwks(timeout=30)
 
 
-async def test_an_unavailable_answer_is_retried_by_the_service_config(
-    stand_in: StandInAuth, auth_server: AuthServerHandle
-) -> None:
-    stand_in.fail_jwks = 1
-    async with AuthClient(auth_server.target) as auth:
-        jwks = await auth.get_jwks()
+async def test_an_unavailable_answer_is_retried_by_the_service_config(stand_in: StandInHandle) -> None:
+    stand_in.state.fail_jwks = 1
+    async with AuthClient(stand_in.target) as client:
+        jwks = await client.get_jwks()
 
     assert len(jwks.keys) == 1
-    assert stand_in.jwks_calls == 2
+    assert stand_in.state.jwks_calls == 2
 
 
-async def test_unavailable_errors_carry_the_servers_retry_delay(
-    stand_in: StandInAuth, auth_server: AuthServerHandle
-) -> None:
-    stand_in.fail_jwks = 1
-    async with AuthClient(auth_server.target, settings=ChannelSettings(retry=None)) as auth:
+async def test_unavailable_errors_carry_the_servers_retry_delay(stand_in: StandInHandle) -> None:
+    stand_in.state.fail_jwks = 1
+    async with AuthClient(stand_in.target, settings=ChannelSettings(retry=None)) as client:
         with pytest.raises(UnavailableError) as failure:
-            await auth.get_jwks()
+            await client.get_jwks()
 
     assert failure.value.retry_delay_seconds == pytest.approx(0.1)
     assert failure.value.domain == "auth.tessera"
     assert failure.value.request_id
 
 
-async def test_failed_grants_raise_typed_errors_with_the_status_details(
-    stand_in: StandInAuth, auth_server: AuthServerHandle
-) -> None:
-    stand_in.add_user(ALICE, PASSWORD, ["catalog.read"])
-    async with AuthClient(auth_server.target) as auth:
+async def test_failed_grants_raise_typed_errors_with_the_status_details(auth: AuthServerHandle) -> None:
+    async with AuthClient(auth.target) as client:
         with pytest.raises(UnauthenticatedError) as wrong_password:
-            await auth.password_grant(ALICE, "not the password")
+            await client.password_grant(CUSTOMER_EMAIL, "not the password at all")
         with pytest.raises(PermissionDeniedError) as too_broad:
-            await auth.password_grant(ALICE, PASSWORD, scope="catalog.read orders.admin")
+            await client.password_grant(CUSTOMER_EMAIL, PASSWORD, scope="catalog.read orders.admin")
         with pytest.raises(InvalidArgumentError) as no_grant:
-            await auth.token(auth_pb2.TokenRequest())
+            await client.token(auth_pb2.TokenRequest())
 
     assert (wrong_password.value.reason, wrong_password.value.domain) == ("invalid_grant", "auth.tessera")
+    assert wrong_password.value.request_id
     assert too_broad.value.reason == "invalid_scope"
     assert no_grant.value.reason == "invalid_request"
     assert no_grant.value.bad_fields == {"grant"}
 
 
-async def test_the_client_library_speaks_tls_and_mutual_tls(stand_in: StandInAuth, tmp_path: Path) -> None:
-    pki = localhost_tls_files(tmp_path)
-    auth_server = AuthServerHandle(
-        stand_in,
-        settings_overrides={
-            "tls_cert_file": pki.server.cert_file,
-            "tls_key_file": pki.server.key_file,
-            "tls_client_ca_file": pki.ca_file,
-        },
-    )
-    await auth_server.start()
-    try:
-        with_certificate = TlsOptions(
-            root_certificates=pki.ca_file,
-            client_certificate=pki.client.cert_file,
-            client_key=pki.client.key_file,
-        )
-        async with AuthClient(auth_server.target, settings=ChannelSettings(tls=with_certificate)) as auth:
-            assert len((await auth.get_jwks()).keys) == 1
-
-        without_certificate = TlsOptions(root_certificates=pki.ca_file)
-        settings = ChannelSettings(tls=without_certificate, retry=None)
-        async with AuthClient(auth_server.target, settings=settings) as auth:
-            with pytest.raises(UnavailableError):
-                await auth.get_jwks()
-    finally:
-        await auth_server.stop()
-
-
-async def test_the_data_service_fetches_keys_over_mutual_tls_when_configured(
-    stand_in: StandInAuth, start_data_server: StartData, tmp_path: Path, logs: CapturedLogs
+async def test_the_client_library_speaks_tls_and_mutual_tls(
+    auth_server: AuthServerHandle, tmp_path: Path
 ) -> None:
-    pki = localhost_tls_files(tmp_path)
-    mtls = {
+    pki = localhost_tls_files(tmp_path / "pki")
+    auth_server.settings_overrides = {
         "tls_cert_file": pki.server.cert_file,
         "tls_key_file": pki.server.key_file,
         "tls_client_ca_file": pki.ca_file,
     }
-    auth_server = AuthServerHandle(stand_in, settings_overrides=mtls)
     await auth_server.start()
-    try:
-        data = await start_data_server(
-            auth_server.target,
-            auth_tls_ca_file=pki.ca_file,
-            auth_tls_cert_file=pki.client.cert_file,
-            auth_tls_key_file=pki.client.key_file,
-        )
-        token = StaticTokenSource(stand_in.keys.mint(scope=["catalog.read"]))
-        async with InventoryClient(data.target, tokens=token) as inventory:
-            code = await handler_answer(inventory.get_product(str(uuid.uuid4())))
+    with_certificate = TlsOptions(
+        root_certificates=pki.ca_file, client_certificate=pki.client.cert_file, client_key=pki.client.key_file
+    )
+    async with AuthClient(auth_server.target, settings=ChannelSettings(tls=with_certificate)) as client:
+        assert len((await client.get_jwks()).keys) == 1
 
-        assert code in HANDLER_CODES
-        assert logs.named("jwks_updated", cause="startup")
-    finally:
-        await auth_server.stop()
+    without_certificate = ChannelSettings(tls=TlsOptions(root_certificates=pki.ca_file), retry=None)
+    async with AuthClient(auth_server.target, settings=without_certificate) as client:
+        with pytest.raises(UnavailableError):
+            await client.get_jwks()
+
+
+async def test_the_data_service_fetches_keys_over_mutual_tls_when_configured(
+    auth_server: AuthServerHandle, start_data_server: StartData, tmp_path: Path, logs: CapturedLogs
+) -> None:
+    pki = localhost_tls_files(tmp_path / "pki")
+    auth_server.settings_overrides = {
+        "tls_cert_file": pki.server.cert_file,
+        "tls_key_file": pki.server.key_file,
+        "tls_client_ca_file": pki.ca_file,
+    }
+    await auth_server.start()
+    data = await start_data_server(
+        auth_server.target,
+        auth_tls_ca_file=pki.ca_file,
+        auth_tls_cert_file=pki.client.cert_file,
+        auth_tls_key_file=pki.client.key_file,
+    )
+    token = StaticTokenSource(auth_server.keys.mint(scope=["catalog.read"]))
+
+    async with InventoryClient(data.target, tokens=token) as inventory:
+        code = await handler_answer(inventory.get_product(str(uuid.uuid4())))
+
+    assert code in HANDLER_CODES
+    assert logs.named("jwks_updated", cause="startup")

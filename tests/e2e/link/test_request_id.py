@@ -13,18 +13,24 @@ from shared.client import InventoryClient, StaticTokenSource, TesseraError
 from tests.support.calls import bearer
 from tests.support.link_servers import AuthServerHandle, StartData
 from tests.support.logs import CapturedLogs
-from tests.support.minimal_auth import StandInAuth
 
 GET_PRODUCT_PATH = "/tessera.inventory.v1.InventoryService/GetProduct"
 GET_JWKS_PATH = "/tessera.auth.v1.AuthService/GetJwks"
 
 
+async def token_from_a_key_the_data_service_has_not_seen(auth: AuthServerHandle) -> str:
+    """Verifying it makes the data service fetch the keys again, on behalf of the request."""
+    await auth.stop()
+    auth.keys.rotate()
+    await auth.start()
+    return await auth.token()
+
+
 async def test_a_callers_request_id_is_echoed_and_logged_by_both_services(
-    stand_in: StandInAuth, auth_server: AuthServerHandle, start_data_server: StartData, logs: CapturedLogs
+    auth: AuthServerHandle, start_data_server: StartData, logs: CapturedLogs
 ) -> None:
-    data = await start_data_server(auth_server.target)
-    # A key the data service has not seen: verifying the token makes it fetch the keys again.
-    token = stand_in.keys.mint(scope=["catalog.read"], key=stand_in.keys.rotate())
+    data = await start_data_server(auth.target)
+    token = await token_from_a_key_the_data_service_has_not_seen(auth)
     request_id = f"link-{uuid.uuid4().hex}"
     stub = inventory_pb2_grpc.InventoryServiceStub(data.channel())
 
@@ -33,7 +39,7 @@ async def test_a_callers_request_id_is_echoed_and_logged_by_both_services(
         metadata=(("x-request-id", request_id), *bearer(token)),
         timeout=10,
     )
-    with pytest.raises(grpc.aio.AioRpcError):  # the handler's answer, whatever it is, does not matter
+    with pytest.raises(grpc.aio.AioRpcError):  # no such product; the answer itself does not matter here
         await call
 
     # A failed call is answered trailers-only (so that it stays retryable): the echo is in the trailers.
@@ -43,9 +49,9 @@ async def test_a_callers_request_id_is_echoed_and_logged_by_both_services(
     assert logs.named("rpc", method=GET_JWKS_PATH, request_id=request_id)
 
 
-async def test_a_successful_call_echoes_the_request_id_in_its_headers(auth_server: AuthServerHandle) -> None:
+async def test_a_successful_call_echoes_the_request_id_in_its_headers(auth: AuthServerHandle) -> None:
     request_id = f"link-{uuid.uuid4().hex}"
-    async with grpc.aio.insecure_channel(auth_server.target) as channel:
+    async with grpc.aio.insecure_channel(auth.target) as channel:
         call = auth_pb2_grpc.AuthServiceStub(channel).GetJwks(
             auth_pb2.GetJwksRequest(), metadata=(("x-request-id", request_id),), timeout=10
         )
@@ -55,10 +61,10 @@ async def test_a_successful_call_echoes_the_request_id_in_its_headers(auth_serve
 
 
 async def test_the_client_library_sends_a_request_id_that_both_services_log_and_the_error_names(
-    stand_in: StandInAuth, auth_server: AuthServerHandle, start_data_server: StartData, logs: CapturedLogs
+    auth: AuthServerHandle, start_data_server: StartData, logs: CapturedLogs
 ) -> None:
-    data = await start_data_server(auth_server.target)
-    token = stand_in.keys.mint(scope=["catalog.read"], key=stand_in.keys.rotate())
+    data = await start_data_server(auth.target)
+    token = await token_from_a_key_the_data_service_has_not_seen(auth)
 
     async with InventoryClient(data.target, tokens=StaticTokenSource(token)) as inventory:
         with pytest.raises(TesseraError) as failure:
