@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from tessera.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 
 from data_service.api.servicer import InventoryServicer
@@ -18,31 +20,35 @@ SERVICE = inventory_pb2.DESCRIPTOR.services_by_name["InventoryService"]
 DOMAIN = "inventory.tessera"
 
 
-async def create_server(settings: DataSettings) -> GrpcServer:
+async def create_server(settings: DataSettings, *, key_set: KeySet | None = None) -> GrpcServer:
+    """The data server. `key_set`: fixed public keys instead of the auth service's (tests pass their own)."""
     engine = create_engine(
         settings.database_url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout_seconds,
     )
-    # Tokens are verified locally with the auth service's published keys; see shared/jwks.py for how
-    # the keys are fetched, refreshed and kept through an auth-service outage.
     metrics = ServiceMetrics()
-    key_set = KeySet()
-    jwks = JwksKeySource.for_auth_service(
-        settings, key_set, on_link_change=lambda up: metrics.set_dependency_up("auth", up)
-    )
-    await jwks.start()
+    on_stopped: list[Callable[[], Awaitable[None]]] = [engine.dispose]
+    refresh_keys = None
+    if key_set is None:
+        # Tokens are verified locally with the keys the auth service publishes; shared/jwks.py says how
+        # they are fetched, refreshed, and kept through an auth-service outage.
+        jwks = JwksKeySource.for_auth_service(
+            settings, on_link_change=lambda up: metrics.set_dependency_up("auth", up)
+        )
+        await jwks.start()
+        key_set, refresh_keys = jwks.key_set, jwks.refresh_for_unknown_kid
+        on_stopped.insert(0, jwks.stop)
     verifier = AccessTokenVerifier(key_set, issuer=settings.issuer, audience=settings.audience)
-    auth = AuthInterceptor(access_rules(SERVICE), verifier, refresh_keys=jwks.refresh_for_unknown_kid)
     servicer = InventoryServicer()
     return GrpcServer(
         settings=settings,
         domain=DOMAIN,
         service_names=[SERVICE.full_name],
         register=lambda server: inventory_pb2_grpc.add_InventoryServiceServicer_to_server(servicer, server),
-        inner_interceptors=[auth],
+        inner_interceptors=[AuthInterceptor(access_rules(SERVICE), verifier, refresh_keys=refresh_keys)],
         engine=engine,
         metrics=metrics,
-        on_stopped=[jwks.stop, engine.dispose],
+        on_stopped=on_stopped,
     )

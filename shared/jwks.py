@@ -130,7 +130,7 @@ class JwksKeySource:
     def for_auth_service(
         cls,
         settings: DataSettings,
-        key_set: KeySet,
+        key_set: KeySet | None = None,
         *,
         on_link_change: Callable[[bool], None] | None = None,
     ) -> JwksKeySource:
@@ -158,7 +158,7 @@ class JwksKeySource:
             ),
         )
         return cls(
-            key_set,
+            key_set if key_set is not None else KeySet(),
             grpc_jwks_fetcher(channel),
             refresh_seconds=settings.jwks_refresh_seconds,
             min_refetch_seconds=settings.jwks_min_refetch_seconds,
@@ -166,6 +166,11 @@ class JwksKeySource:
             on_close=channel.close,
             on_link_change=on_link_change,
         )
+
+    @property
+    def key_set(self) -> KeySet:
+        """The keys this source keeps current; give it to the `AccessTokenVerifier`."""
+        return self._key_set
 
     @property
     def state(self) -> AuthLinkState:
