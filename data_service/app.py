@@ -7,9 +7,13 @@ from collections.abc import Awaitable, Callable
 from tessera.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 
 from data_service.api.servicer import InventoryServicer
+from data_service.repository.unit_of_work import InventoryUnitOfWork
+from data_service.service.catalog import CatalogService
+from data_service.service.orders import OrderService
+from data_service.service.stock import StockService
 from shared.access import access_rules
 from shared.config import DataSettings
-from shared.db import create_engine
+from shared.db import create_engine, session_factory
 from shared.interceptors.auth import AuthInterceptor
 from shared.jwks import JwksKeySource
 from shared.metrics import ServiceMetrics
@@ -28,6 +32,11 @@ async def create_server(settings: DataSettings, *, key_set: KeySet | None = None
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout_seconds,
     )
+    sessions = session_factory(engine)
+
+    def unit_of_work() -> InventoryUnitOfWork:
+        return InventoryUnitOfWork(sessions)
+
     metrics = ServiceMetrics()
     on_stopped: list[Callable[[], Awaitable[None]]] = [engine.dispose]
     refresh_keys = None
@@ -41,7 +50,11 @@ async def create_server(settings: DataSettings, *, key_set: KeySet | None = None
         key_set, refresh_keys = jwks.key_set, jwks.refresh_for_unknown_kid
         on_stopped.insert(0, jwks.stop)
     verifier = AccessTokenVerifier(key_set, issuer=settings.issuer, audience=settings.audience)
-    servicer = InventoryServicer()
+    servicer = InventoryServicer(
+        catalog=CatalogService(unit_of_work),
+        stock=StockService(unit_of_work),
+        orders=OrderService(unit_of_work),
+    )
     return GrpcServer(
         settings=settings,
         domain=DOMAIN,
