@@ -40,18 +40,6 @@ def bearer(token: str) -> tuple[tuple[str, str], ...]:
     return (("authorization", f"Bearer {token}"),)
 
 
-# What a handler may answer to an empty request; the auth layer never answers any of these, so seeing one
-# proves that the call got past authentication and authorization.
-HANDLER_CODES = frozenset(
-    {
-        grpc.StatusCode.OK,
-        grpc.StatusCode.UNIMPLEMENTED,
-        grpc.StatusCode.INVALID_ARGUMENT,
-        grpc.StatusCode.NOT_FOUND,
-    }
-)
-
-
 async def outcome(
     channel: grpc.aio.Channel, method: MethodDescriptor, metadata: tuple[tuple[str, str], ...] = ()
 ) -> tuple[grpc.StatusCode, str | None]:

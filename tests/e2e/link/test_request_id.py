@@ -9,7 +9,7 @@ import pytest
 from tessera.auth.v1 import auth_pb2, auth_pb2_grpc
 from tessera.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 
-from shared.client import InventoryClient, StaticTokenSource, TesseraError
+from shared.client import InventoryClient, NotFoundError, StaticTokenSource
 from tests.support.calls import bearer
 from tests.support.link_servers import AuthServerHandle, StartData
 from tests.support.logs import CapturedLogs
@@ -39,8 +39,10 @@ async def test_a_callers_request_id_is_echoed_and_logged_by_both_services(
         metadata=(("x-request-id", request_id), *bearer(token)),
         timeout=10,
     )
-    with pytest.raises(grpc.aio.AioRpcError):  # no such product; the answer itself does not matter here
+    with pytest.raises(grpc.aio.AioRpcError) as failure:
         await call
+
+    assert failure.value.code() == grpc.StatusCode.NOT_FOUND
 
     # A failed call is answered trailers-only (so that it stays retryable): the echo is in the trailers.
     echoed = (*(await call.initial_metadata()), *(await call.trailing_metadata()))
@@ -67,7 +69,7 @@ async def test_the_client_library_sends_a_request_id_that_both_services_log_and_
     token = await token_from_a_key_the_data_service_has_not_seen(auth)
 
     async with InventoryClient(data.target, tokens=StaticTokenSource(token)) as inventory:
-        with pytest.raises(TesseraError) as failure:
+        with pytest.raises(NotFoundError) as failure:
             await inventory.get_product(str(uuid.uuid4()))
 
     request_id = failure.value.request_id
