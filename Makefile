@@ -36,6 +36,10 @@ test: install ## Run the whole test suite on SQLite and PostgreSQL (starts Postg
 	@scripts/ensure-postgres
 	TESSERA_TEST_DATABASES=$(DATABASES) $(BIN)/pytest $(PYTEST_ARGS)
 
+.PHONY: demo
+demo: install ## Run the README walkthrough against real servers (both services, SQLite) and check every answer
+	TESSERA_TEST_DATABASES=sqlite $(BIN)/pytest -q -p no:randomly tests/e2e/test_walkthrough.py
+
 .PHONY: lint
 lint: install ## ruff, mypy, import-linter (layer contracts) and buf lint
 	$(BIN)/ruff check .
