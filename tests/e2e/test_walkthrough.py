@@ -36,7 +36,8 @@ RECORDING_BCURL = (
     'bcurl() { local n=$(( $(cat "$CALLS/count" 2>/dev/null || echo 0) + 1 )); '
     'echo "$n" > "$CALLS/count"; '
     'printf "%s\\n" "$*" > "$CALLS/$n.args"; '
-    '.venv/bin/buf curl --protocol grpc --http2-prior-knowledge "$@" 2> "$CALLS/$n.err" | tee "$CALLS/$n.out"; '
+    '.venv/bin/buf curl --protocol grpc --http2-prior-knowledge "$@" '
+    '2> "$CALLS/$n.err" | tee "$CALLS/$n.out"; '
     'return "${PIPESTATUS[0]}"; }'
 )
 
