@@ -44,9 +44,10 @@ async def test_node_logs_in_and_places_an_order(backend: str, tmp_path: Path) ->
             data_target = f"127.0.0.1:{data_port}"
             await auth.create_user("sam@example.com", PASSWORD, role="staff")
             customer_id = await auth.create_user("ada@example.com", PASSWORD)
-            async with AuthClient(auth.target) as staff_auth, InventoryClient(
-                data_target, tokens=staff_auth.login("sam@example.com", PASSWORD)
-            ) as staff:
+            async with (
+                AuthClient(auth.target) as staff_auth,
+                InventoryClient(data_target, tokens=staff_auth.login("sam@example.com", PASSWORD)) as staff,
+            ):
                 product = await staff.create_product(
                     inventory_pb2.Product(
                         sku="ts-1",
