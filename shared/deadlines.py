@@ -1,9 +1,10 @@
 """The running RPC's deadline, carried to the work done on its behalf.
 
 The request-context interceptor records the deadline the caller sent; the database plumbing
-(`shared.db`) turns what is left of it into a statement timeout (a busy timeout on SQLite), and the
-retry loop (`shared.retry`) stops before it. Work that outlives its caller holds locks and connections
-for an answer nobody will read. No gRPC here: the repository layer reads it too.
+(`shared.db`) turns what is left of it into a statement timeout (a busy timeout on SQLite), the retry
+loop (`shared.retry`) stops before it, and outbound calls (`shared.client.interceptors`) inherit it.
+Work that outlives its caller holds locks and connections for an answer nobody will read. No gRPC
+here: the repository layer reads it too.
 """
 
 from __future__ import annotations

@@ -77,28 +77,39 @@ class RequestContextInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[mis
                 subject=principal.subject if principal else None,
             )
 
+        # Response headers (with the echoed request id) go out only with a success. A failure is then
+        # answered trailers-only, the error interceptor putting the request id into the trailers: once a
+        # client has seen headers the call is committed and its service config may not retry it
+        # (gRFC A6), so eager headers would make every UNAVAILABLE we answer unretryable.
+        echo = ((REQUEST_ID_KEY, request_id),)
+
         async def unary(call: Callable[[], Awaitable[Any]], context: grpc.aio.ServicerContext) -> Any:
             started = begin(context)
-            await context.send_initial_metadata(((REQUEST_ID_KEY, request_id),))
             failed = True
             try:
                 response = await call()
                 failed = False
-                return response
             finally:
                 finish(context, started, failed)
+            await context.send_initial_metadata(echo)
+            return response
 
         async def stream(
             call: Callable[[], AsyncIterator[Any]], context: grpc.aio.ServicerContext
         ) -> AsyncIterator[Any]:
             started = begin(context)
-            await context.send_initial_metadata(((REQUEST_ID_KEY, request_id),))
             failed = True
+            headers_sent = False
             try:
                 async for item in call():
+                    if not headers_sent:
+                        await context.send_initial_metadata(echo)
+                        headers_sent = True
                     yield item
                 failed = False
             finally:
                 finish(context, started, failed)
+            if not headers_sent:
+                await context.send_initial_metadata(echo)
 
         return wrap_handler(handler, unary, stream)
