@@ -28,7 +28,6 @@ from tests.support.faults import (
     ConflictInjector,
     checked_out,
     lock_held,
-    poll,
     postgres_admin,
 )
 from tests.support.inventory import (
@@ -40,6 +39,7 @@ from tests.support.inventory import (
     pb,
 )
 from tests.support.load import Load
+from tests.support.logs import wait_until
 from tests.support.status import details_of
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.tokens import bearer
@@ -115,7 +115,7 @@ async def test_a_connection_killed_in_the_middle_of_create_order_answers_unavail
         placing = asyncio.ensure_future(
             alice.CreateOrder(order_request((product.id, 3), request_id=request_id))
         )
-        [waiting] = await poll(lambda: admin.waiting_on_a_lock(DATA_APP))
+        [waiting] = await wait_until(lambda: admin.waiting_on_a_lock(DATA_APP))
         assert await admin.terminate([waiting.pid]) == 1
         details = await expect_error(placing, grpc.StatusCode.UNAVAILABLE, "UNAVAILABLE")
         assert details.retry_info is not None
@@ -150,7 +150,7 @@ async def test_an_unreachable_database_fails_calls_fast_and_everything_recovers_
         products = [await create_product(staff, stock=1_000_000) for _ in range(4)]
         statuses: list[int] = []
         watcher = asyncio.create_task(_watch_health(channel, statuses))
-        await poll(lambda: statuses[-1:] == [SERVING])
+        await wait_until(lambda: statuses[-1:] == [SERVING])
 
         customers = [data.customer(f"customer-{i}") for i in range(8)]
         placed: dict[str, str] = {}  # request id → outcome code
@@ -178,12 +178,12 @@ async def test_an_unreachable_database_fails_calls_fast_and_everything_recovers_
 
             cut_at = time.monotonic()
             await proxy.cut()
-            await poll(lambda: NOT_SERVING in statuses)
+            await wait_until(lambda: NOT_SERVING in statuses)
             await load.wait_for(lambda: load.count("UNAVAILABLE", since=cut_at) >= 30)
 
             restored_at = time.monotonic()
             await proxy.restore()
-            await poll(lambda: statuses[-1:] == [SERVING], within=30)
+            await wait_until(lambda: statuses[-1:] == [SERVING], within=30)
             await load.wait_for(lambda: load.count("OK", since=restored_at) >= 30)
         report = load.report
         watcher.cancel()
@@ -240,7 +240,7 @@ async def test_an_exhausted_pool_makes_callers_wait_a_bounded_time_then_unavaila
     async with lock_held(database_url, product.id):
         # The pool's only connection is lent to an order that waits for the lock the test holds.
         holding = asyncio.ensure_future(alice.CreateOrder(order_request((product.id, 1)), timeout=30))
-        await poll(lambda: checked_out(engine) == 1)
+        await wait_until(lambda: checked_out(engine) == 1)
 
         patient = [staff.GetProduct(pb.GetProductRequest(id=product.id), timeout=10) for _ in range(10)]
         hasty = [staff.GetProduct(pb.GetProductRequest(id=product.id), timeout=0.2) for _ in range(5)]
@@ -337,7 +337,7 @@ async def test_conflict_retries_stop_at_the_callers_deadline(
         await alice.CreateOrder(order_request((product.id, 1)), timeout=1.0)
     assert raised.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     async with postgres_admin(database_url) as admin:
-        await poll(lambda: _idle(admin))
+        await wait_until(lambda: _idle(admin))
     attempts = await faults.attempts()
     await faults.disarm()
 

@@ -8,10 +8,7 @@ test's own uniquely named database and only ever looks at (or terminates) backen
 
 from __future__ import annotations
 
-import asyncio
-import inspect
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -36,21 +33,6 @@ def sqlite_path(database_url: str) -> str:
     database = make_url(database_url).database
     assert database, database_url
     return database
-
-
-async def poll(condition: Callable[[], Any], *, within: float = 15.0, every: float = 0.02) -> Any:
-    """Call (and await, if need be) `condition` until it returns something truthy, and return that;
-    fail the test after `within` seconds. A bounded wait for something to happen, never a sleep."""
-    deadline = time.monotonic() + within
-    while True:
-        result = condition()
-        if inspect.isawaitable(result):
-            result = await result
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {within} s")
-        await asyncio.sleep(every)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from typing import Any
 
 import grpc
 
-from tests.support.faults import poll
+from tests.support.logs import wait_until
 
 # A call: gets a sequence number, returns the response (or raises AioRpcError).
 Call = Callable[[int], Awaitable[Any]]
@@ -73,7 +73,7 @@ class Load:
                 raise self.report.crashes[0]
             return condition()
 
-        await poll(check, within=within)
+        await wait_until(check, within=within)
 
     async def _work(self) -> None:
         while not self._stopped.is_set():
@@ -98,6 +98,10 @@ class Load:
     async def __aenter__(self) -> Load:
         self._tasks = [asyncio.create_task(self._work()) for _ in range(self._workers)]
         return self
+
+    def stop_issuing(self) -> None:
+        """Start no new call; those in flight go on (`stop()` waits for them)."""
+        self._stopped.set()
 
     async def stop(self) -> LoadReport:
         """Let every call in flight finish, then stop."""
