@@ -36,8 +36,8 @@ class ServiceProcesses:
         self._migrated: set[str] = set()
 
     async def _migrate(self, script_location: Path, database_url: str) -> None:
-        # `serve` migrates the embedded SQLite default itself; a real database gets a deploy step.
-        if database_url not in self._migrated and not database_url.startswith("sqlite"):
+        # The deploy step of a real database (`serve` would migrate SQLite itself, finding it at head).
+        if database_url not in self._migrated:
             await upgrade_to_head(script_location, database_url)
         self._migrated.add(database_url)
 
