@@ -47,9 +47,8 @@ async def test_killing_the_auth_service_fails_no_call_that_carries_a_valid_token
     database_url: str, auth_database_url: str, tmp_path: Path
 ) -> None:
     async with ServiceProcesses(tmp_path) as services:
-        await services.create_user(auth_database_url, "staff@example.com", PASSWORD, "staff")
-        for i in range(CUSTOMERS + 1):
-            await services.create_user(auth_database_url, f"customer-{i}@example.com", PASSWORD, "customer")
+        customers = [(f"customer-{i}@example.com", "customer") for i in range(CUSTOMERS + 1)]
+        await services.create_users(auth_database_url, [("staff@example.com", "staff"), *customers], PASSWORD)
         auth = await services.start_auth(auth_database_url)
         data = await services.start_data(
             database_url,
