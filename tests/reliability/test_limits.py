@@ -8,6 +8,7 @@ calls beyond `max_concurrent_rpcs` are refused instead of queueing without bound
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -164,3 +165,36 @@ async def test_calls_beyond_max_concurrent_rpcs_are_refused_with_resource_exhaus
     # The slots free up and the server serves again; the four waiting calls were never refused.
     assert [r.movement.delta for r in await asyncio.gather(*busy)] == [1] * 4
     assert (await data.staff.GetProduct(pb.GetProductRequest(id=product.id))).stock_on_hand == 104
+
+
+async def test_an_error_naming_a_hundred_bad_lines_still_fits_what_a_client_accepts(
+    start_data: StartData,
+) -> None:
+    """Found by the fuzzer: 200 field violations (or 100 missing products) made trailers too big for the
+    client's metadata limit, which then saw RESOURCE_EXHAUSTED instead of the error."""
+    data = await start_data()
+    empty_lines = pb.CreateOrderRequest(lines=[pb.CreateOrderRequest.Line() for _ in range(100)])
+    missing_products = pb.CreateOrderRequest(
+        lines=[pb.CreateOrderRequest.Line(product_id=str(uuid.uuid4()), quantity=1) for _ in range(100)]
+    )
+
+    invalid = await expect_error(data.staff.CreateOrder(empty_lines), grpc.StatusCode.INVALID_ARGUMENT)
+    unservable = await expect_error(
+        data.staff.CreateOrder(missing_products), grpc.StatusCode.FAILED_PRECONDITION
+    )
+
+    assert invalid.bad_request is not None
+    assert {v.field for v in invalid.bad_request.field_violations} >= {
+        "lines[0].product_id",
+        "lines[0].quantity",
+    }
+    assert unservable.precondition_failure is not None
+    assert unservable.precondition_failure.violations[0].type == "NOT_FOUND"
+    # What did not fit is counted, so a client knows the list is not complete.
+    listed = {
+        200: len(invalid.bad_request.field_violations),
+        100: len(unservable.precondition_failure.violations),
+    }
+    for (total, shown), details in zip(listed.items(), (invalid, unservable), strict=True):
+        assert details.error_info is not None
+        assert shown + int(details.error_info.metadata["omitted_violations"]) == total
