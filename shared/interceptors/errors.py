@@ -20,7 +20,7 @@ from grpc_status import rpc_status
 
 from shared import errors
 from shared.db import translate_infrastructure_error
-from shared.interceptors._handlers import wrap_handler
+from shared.interceptors._handlers import refusing_undecodable, wrap_handler
 from shared.interceptors.request_context import REQUEST_ID_KEY, current_request_id
 
 log = structlog.get_logger("tessera.errors")
@@ -203,6 +203,8 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
+        # A request that does not even decode is bad input too: INVALID_ARGUMENT, not grpcio's UNKNOWN.
+        handler = refusing_undecodable(handler)
 
         async def unary(call: Callable[[], Awaitable[Any]], context: grpc.aio.ServicerContext) -> Any:
             try:

@@ -198,3 +198,26 @@ async def test_an_error_naming_a_hundred_bad_lines_still_fits_what_a_client_acce
     for (total, shown), details in zip(listed.items(), (invalid, unservable), strict=True):
         assert details.error_info is not None
         assert shown + int(details.error_info.metadata["omitted_violations"]) == total
+
+
+async def test_bytes_that_are_no_message_are_invalid_argument_not_unknown(
+    auth_database_url: str, tmp_path: Path, start_data: StartData
+) -> None:
+    """Found by the fuzzer: grpcio answered undecodable requests with UNKNOWN and the DecodeError's text."""
+    data = await start_data()
+    token = data.minter.mint("staff-1", STAFF_SCOPES)
+    # A string field holding invalid UTF-8, a truncated length-delimited field, a runaway varint.
+    corrupt = (b"\x0a\x02\xc3\x28", b"\x0a\x05ab", b"\x08" + b"\xff" * 11)
+    async with running_auth_server(auth_database_url, tmp_path) as auth:
+        for channel, method, metadata in (
+            (data.channel, GET_PRODUCT, bearer(token)),
+            (auth.channel, "/tessera.auth.v1.AuthService/Register", ()),
+        ):
+            for payload in corrupt:
+                details = await expect_error(
+                    channel.unary_unary(method)(payload, metadata=metadata, timeout=10),
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                )
+                assert details.bad_fields == {"request"}
+                assert "Traceback" not in details.message
+                assert "<class" not in details.message
