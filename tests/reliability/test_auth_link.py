@@ -21,7 +21,7 @@ from tests.support.inventory import (
     order_request,
     pb,
 )
-from tests.support.load import Load
+from tests.support.load import SCALE, Load
 from tests.support.logs import wait_until
 from tests.support.processes import ServiceProcesses
 from tests.support.servers import ServerProcess
@@ -88,13 +88,13 @@ async def test_killing_the_auth_service_fails_no_call_that_carries_a_valid_token
                     )
 
             async with Load(workers=8, call=one_call) as load:
-                await load.wait_for(lambda: load.count("OK") >= 40)
+                await load.wait_for(lambda: load.count("OK") >= 40 * SCALE)
                 killed_at = time.monotonic()
                 auth.process.send_signal(signal.SIGKILL)
                 await asyncio.to_thread(auth.process.wait, 10)
                 # The data service notices (its refreshes fail) and goes on with the keys it has.
                 await wait_until(lambda: logged(data, "auth_link_degraded"), within=15)
-                await load.wait_for(lambda: load.count("OK", since=killed_at) >= 200)
+                await load.wait_for(lambda: load.count("OK", since=killed_at) >= 200 * SCALE)
                 newcomer = InventoryClient(stub, unseen_token, "newcomer")
                 await newcomer.CreateOrder(order_request((products[0].id, 1)), timeout=5)
             report = load.report
