@@ -162,13 +162,16 @@ class Report:
             lines.append(
                 _table(
                     ["query (EXPLAIN)", "plan", "result"],
-                    [
-                        [e["name"], e["summary"], "PASS" if e["index_only_access"] else "FAIL"]
-                        for e in self.explains
-                    ],
+                    [[e["name"], e["summary"], explain_verdict(e)] for e in self.explains],
                 )
             )
         return "\n".join(lines)
+
+
+def explain_verdict(entry: dict[str, Any]) -> str:
+    if not entry["judged"]:
+        return "info"
+    return "PASS" if entry["index_only_access"] else "FAIL"
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:

@@ -5,7 +5,7 @@ in seconds, where row-by-row inserts (or the API) would take an hour. Every valu
 function of the row number `i`, so the harness knows ids and SKUs without reading them back and the
 seeded ledger already satisfies the invariants the run checks at the end:
 
-- product `i`: id `md5('bench-product-' || i)::uuid`, SKU `BENCH-00000001`..., price 100 + i % 9900
+- product `i`: id `{_PRODUCT_ID}`, SKU `BENCH-00000001`..., price 100 + i % 9900
   cents; every 50th (i % 50 = 25) is archived;
 - one order per product (order `i` is one unit of product `i`, owner `bench-owner-{i % 1000}`, created
   `i * 31 s` before the seed time, so a million orders span a year); i % 10 = 3 is CANCELLED, 1 and 2
@@ -16,7 +16,6 @@ seeded ledger already satisfies the invariants the run checks at the end:
 
 from __future__ import annotations
 
-import hashlib
 import time
 import uuid
 from dataclasses import dataclass
@@ -30,6 +29,28 @@ OWNERS = 1000
 SEED_TIME = datetime(2026, 11, 1, tzinfo=UTC)
 ORDER_SPACING_SECONDS = 31
 
+# Ids shaped like the UUIDv7 the service generates: time-ordered, so the seed appends to the primary-key
+# B-trees as production inserts do, instead of writing them at random places (and twice as fast).
+_UUID7 = "('{prefix}-0000-7000-8000-' || lpad(to_hex({number}), 12, '0'))::uuid"
+_PREFIXES = {
+    "product": "01900000",
+    "order": "01910000",
+    "restock": "01920000",
+    "sale": "01930000",
+    "cancel": "01940000",
+}
+_PRODUCT_ID = _UUID7.format(prefix=_PREFIXES["product"], number="i")
+_ORDER_ID = _UUID7.format(prefix=_PREFIXES["order"], number="i")
+_MOVEMENT_ID = (
+    "CASE kind WHEN 'restock' THEN "
+    + _UUID7.format(prefix=_PREFIXES["restock"], number="i")
+    + " WHEN 'order' THEN "
+    + _UUID7.format(prefix=_PREFIXES["sale"], number="i")
+    + " ELSE "
+    + _UUID7.format(prefix=_PREFIXES["cancel"], number="i")
+    + " END"
+)
+
 _STATUS = "CASE WHEN i % 10 = 3 THEN 'CANCELLED' WHEN i % 10 IN (1, 2) THEN 'FULFILLED' ELSE 'PLACED' END"
 _INITIAL_STOCK = f"CASE WHEN i % 20 = 0 THEN 1 ELSE {PLENTY} END"
 
@@ -39,7 +60,7 @@ SEED_STATEMENTS: tuple[tuple[str, str], ...] = (
         f"""
         INSERT INTO products (id, sku, name, description, price_currency, price_minor_units,
                               stock_on_hand, archived, version, create_time, update_time)
-        SELECT md5('bench-product-' || i)::uuid, 'BENCH-' || lpad(i::text, 8, '0'),
+        SELECT {_PRODUCT_ID}, 'BENCH-' || lpad(i::text, 8, '0'),
                'Bench product ' || i, 'Seeded by make bench', 'EUR', 100 + i % 9900,
                {_INITIAL_STOCK} - CASE WHEN i % 10 = 3 THEN 0 ELSE 1 END,
                i % 50 = 25, 1, $2::timestamptz, $2::timestamptz
@@ -50,7 +71,7 @@ SEED_STATEMENTS: tuple[tuple[str, str], ...] = (
         "orders",
         f"""
         INSERT INTO orders (id, owner, status, version, create_time, update_time)
-        SELECT md5('bench-order-' || i)::uuid, 'bench-owner-' || (i % {OWNERS}), {_STATUS}, 1,
+        SELECT {_ORDER_ID}, 'bench-owner-' || (i % {OWNERS}), {_STATUS}, 1,
                $2::timestamptz - make_interval(secs => i * {ORDER_SPACING_SECONDS}),
                $2::timestamptz - make_interval(secs => i * {ORDER_SPACING_SECONDS})
         FROM generate_series(1, $1::bigint) AS i
@@ -58,10 +79,10 @@ SEED_STATEMENTS: tuple[tuple[str, str], ...] = (
     ),
     (
         "order_lines",
-        """
+        f"""
         INSERT INTO order_lines (order_id, product_id, line_number, sku, quantity,
                                  unit_price_currency, unit_price_minor_units)
-        SELECT md5('bench-order-' || i)::uuid, md5('bench-product-' || i)::uuid, 0,
+        SELECT {_ORDER_ID}, {_PRODUCT_ID}, 0,
                'BENCH-' || lpad(i::text, 8, '0'), 1, 'EUR', 100 + i % 9900
         FROM generate_series(1, $1::bigint) AS i
         """,
@@ -70,10 +91,10 @@ SEED_STATEMENTS: tuple[tuple[str, str], ...] = (
         "stock_movements",
         f"""
         INSERT INTO stock_movements (id, product_id, delta, reason, order_id, create_time)
-        SELECT md5('bench-movement-' || kind || '-' || i)::uuid, md5('bench-product-' || i)::uuid,
+        SELECT {_MOVEMENT_ID}, {_PRODUCT_ID},
                CASE kind WHEN 'restock' THEN {_INITIAL_STOCK} WHEN 'order' THEN -1 ELSE 1 END,
                CASE kind WHEN 'restock' THEN 'RESTOCK' WHEN 'order' THEN 'ORDER' ELSE 'CANCELLATION' END,
-               CASE kind WHEN 'restock' THEN NULL ELSE md5('bench-order-' || i)::uuid END,
+               CASE kind WHEN 'restock' THEN NULL ELSE {_ORDER_ID} END,
                $2::timestamptz - make_interval(secs => i * {ORDER_SPACING_SECONDS})
                   + CASE kind WHEN 'restock' THEN interval '-1 day'
                               WHEN 'order' THEN interval '0' ELSE interval '1 hour' END
@@ -94,14 +115,18 @@ INVARIANT_VIOLATIONS_SQL = """
 """
 
 
+def _seeded_id(kind: str, i: int) -> uuid.UUID:
+    return uuid.UUID(f"{_PREFIXES[kind]}-0000-7000-8000-{i:012x}")
+
+
 def product_id(i: int) -> uuid.UUID:
     """The id the seed gave product `i` (1-based)."""
-    return uuid.UUID(hashlib.md5(f"bench-product-{i}".encode()).hexdigest())  # noqa: S324 - an id, not a secret
+    return _seeded_id("product", i)
 
 
 def order_id(i: int) -> uuid.UUID:
     """The id the seed gave order `i` (1-based)."""
-    return uuid.UUID(hashlib.md5(f"bench-order-{i}".encode()).hexdigest())  # noqa: S324 - an id, not a secret
+    return _seeded_id("order", i)
 
 
 def product_sku(i: int) -> str:

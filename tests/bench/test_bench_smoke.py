@@ -85,7 +85,7 @@ def test_every_target_is_judged_and_printed(quick_run: tuple[dict[str, object], 
     report, printed = quick_run
     targets = report["targets"]
     assert isinstance(targets, list)
-    assert len(targets) == 5
+    assert len(targets) == 6
     for target in targets:
         assert target["verdict"] in {"PASS", "FAIL"}, target
         assert target["name"] in printed
