@@ -25,6 +25,22 @@ class InsecureSettingsError(ValueError):
 
 VAR_DIR = Path("var")
 
+# OWASP Password Storage Cheat Sheet: argon2id configurations of equal strength, as
+# (memory in KiB, iterations) at parallelism 1. A configuration is OWASP-grade when it reaches one row.
+OWASP_ARGON2ID_MINIMUMS: tuple[tuple[int, int], ...] = (
+    (47_104, 1),
+    (19_456, 2),
+    (12_288, 3),
+    (9_216, 4),
+    (7_168, 5),
+)
+
+
+def argon2_meets_owasp_minimum(memory_kib: int, time_cost: int) -> bool:
+    return any(
+        memory_kib >= memory and time_cost >= iterations for memory, iterations in OWASP_ARGON2ID_MINIMUMS
+    )
+
 
 def _env_field(default: object, *names: str) -> object:
     """A field read from exactly the env names the SPEC gives, whatever the class prefix."""
@@ -127,11 +143,23 @@ class AuthSettings(ServiceSettings):
     signing_key_file: Path | None = None
     access_token_ttl: int = Field(default=900, ge=30, le=86400)
     refresh_token_ttl: int = Field(default=2_592_000, ge=60)
+    # argon2id cost (OWASP's 19 MiB, 2 iterations, 1 lane by default). Tests lower them; production
+    # refuses anything below the OWASP minimum.
+    argon2_memory_kib: int = Field(default=19_456, ge=8)
+    argon2_time_cost: int = Field(default=2, ge=1)
+    argon2_parallelism: int = Field(default=1, ge=1, le=16)
+    # At most this many argon2 computations run at once (each holds argon2_memory_kib); the rest queue,
+    # so a login storm can neither exhaust memory nor starve the event loop.
+    password_hash_concurrency: int = Field(default=2, ge=1, le=64)
 
     def insecure_defaults(self) -> list[str]:
         problems = super().insecure_defaults()
         if self.signing_key_file is None:
             problems.append("AUTH_SIGNING_KEY_FILE is unset: a development key would sign tokens")
+        if not argon2_meets_owasp_minimum(self.argon2_memory_kib, self.argon2_time_cost):
+            problems.append(
+                "AUTH_ARGON2_MEMORY_KIB/AUTH_ARGON2_TIME_COST are below the OWASP minimum for argon2id"
+            )
         return problems
 
     @property

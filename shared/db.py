@@ -54,6 +54,9 @@ def create_engine(
         # checkout and replaced, so the next RPC after an outage succeeds.
         pool_pre_ping=True,
         pool_recycle=1800,
+        # Statement parameters (password hashes, token hashes, emails) stay out of error messages,
+        # which end up in logs.
+        hide_parameters=True,
         echo=echo,
     )
 
@@ -67,7 +70,9 @@ def ensure_sqlite_directory(url: str) -> None:
 
 def _create_sqlite_engine(url: str, *, pool_size: int, pool_timeout: float, echo: bool) -> AsyncEngine:
     ensure_sqlite_directory(url)
-    engine = create_async_engine(url, pool_size=pool_size, pool_timeout=pool_timeout, echo=echo)
+    engine = create_async_engine(
+        url, pool_size=pool_size, pool_timeout=pool_timeout, hide_parameters=True, echo=echo
+    )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -56,7 +56,9 @@ def configure_logging(fmt: Literal["console", "json"], level: str = "INFO", serv
         renderer = structlog.processors.JSONRenderer()
         shared_processors.append(structlog.processors.format_exc_info)
     else:
-        renderer = structlog.dev.ConsoleRenderer()
+        # Not the default (rich with show_locals=True): a traceback's local variables can hold a
+        # password or a token, and those must never reach a log line.
+        renderer = structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)
     numeric_level = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
     structlog.configure(
         processors=[*shared_processors, renderer],

@@ -15,6 +15,8 @@ class Principal:
     client_id: str
     token_id: str
     expires_at: int
+    # `iat` of the token (seconds since the epoch); introspection reports it.
+    issued_at: int = 0
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes

@@ -18,6 +18,8 @@ from shared.errors import Unauthenticated
 from shared.principal import Principal
 
 ACCESS_TOKEN_TYPE = "at+jwt"  # noqa: S105 - a media type (RFC 9068), not a secret
+# RFC 9068 §4: `typ` is "at+jwt" or "application/at+jwt"; media types compare case-insensitively.
+_ACCEPTED_TYPES = frozenset({ACCESS_TOKEN_TYPE, f"application/{ACCESS_TOKEN_TYPE}"})
 ALGORITHM = "EdDSA"
 # A real token is ~500 bytes; anything far larger is refused before base64 or JSON decoding runs.
 MAX_TOKEN_BYTES = 4096
@@ -106,7 +108,8 @@ class AccessTokenVerifier:
         # a key of another type ever entered the key set.
         if header.get("alg") != ALGORITHM:
             raise InvalidToken("algorithm not allowed")
-        if header.get("typ") != ACCESS_TOKEN_TYPE:
+        typ = header.get("typ")
+        if not isinstance(typ, str) or typ.lower() not in _ACCEPTED_TYPES:
             raise InvalidToken("not an access token (typ)")
         if "crit" in header:
             raise InvalidToken("critical header extensions are not supported")
@@ -133,15 +136,24 @@ class AccessTokenVerifier:
 
 def _principal_from_claims(claims: dict[str, object]) -> Principal:
     subject, token_id, scope = claims.get("sub"), claims.get("jti"), claims.get("scope", "")
-    client_id, expires_at = claims.get("client_id", ""), claims.get("exp")
+    client_id = claims.get("client_id", "")
+    expires_at, issued_at = _integer(claims.get("exp")), _integer(claims.get("iat"))
     if not (isinstance(subject, str) and subject and isinstance(token_id, str) and token_id):
         raise InvalidToken("sub and jti must be non-empty strings")
-    if not isinstance(scope, str) or not isinstance(client_id, str) or not isinstance(expires_at, int):
+    if not isinstance(scope, str) or not isinstance(client_id, str):
         raise InvalidToken("malformed claims")
+    if expires_at is None or issued_at is None:
+        raise InvalidToken("exp and iat must be integers")
     return Principal(
         subject=subject,
         scopes=frozenset(scope.split()),
         client_id=client_id,
         token_id=token_id,
         expires_at=expires_at,
+        issued_at=issued_at,
     )
+
+
+def _integer(value: object) -> int | None:
+    # bool is an int subclass: `"exp": true` must not pass as a time.
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
