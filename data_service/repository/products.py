@@ -1,0 +1,146 @@
+"""Products in the database. Core statements throughout: the hot paths skip the ORM's identity map."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import Row, bindparam, insert, literal_column, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from data_service.domain.errors import SkuTaken
+from data_service.domain.products import Product
+from data_service.domain.queries import ProductFilter
+from data_service.domain.values import Money, Sku
+from data_service.repository.errors import database_errors
+from data_service.repository.models import products
+
+
+def product_from_row(row: Row[Any]) -> Product:
+    return Product(
+        id=row.id,
+        sku=Sku(row.sku),
+        name=row.name,
+        description=row.description,
+        price=Money(row.price_currency, row.price_minor_units),
+        stock_on_hand=row.stock_on_hand,
+        archived=row.archived,
+        version=row.version,
+        create_time=row.create_time,
+        update_time=row.update_time,
+    )
+
+
+def _prefix_upper_bound(prefix: str) -> str:
+    """The smallest string above every string that starts with `prefix` (byte order)."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+class SqlProductRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, product: Product) -> None:
+        """Insert a new product; `SkuTaken` when its SKU exists (the unique key decides, also in a race)."""
+        with database_errors({"uq_products_sku": lambda: SkuTaken(product.sku.value)}):
+            connection = await self._session.connection()
+            await connection.execute(
+                insert(products).values(
+                    id=product.id,
+                    sku=product.sku.value,
+                    name=product.name,
+                    description=product.description,
+                    price_currency=product.price.currency_code,
+                    price_minor_units=product.price.minor_units,
+                    stock_on_hand=product.stock_on_hand,
+                    archived=product.archived,
+                    version=product.version,
+                    create_time=product.create_time,
+                    update_time=product.update_time,
+                )
+            )
+
+    async def get(self, product_id: UUID) -> Product | None:
+        """One product by primary key, archived or not."""
+        with database_errors():
+            connection = await self._session.connection()
+            result = await connection.execute(select(products).where(products.c.id == product_id))
+            row = result.first()
+        return None if row is None else product_from_row(row)
+
+    async def lock_for_stock_change(self, product_ids: Collection[UUID]) -> dict[UUID, Product]:
+        """The existing products among `product_ids`, row-locked in ascending id order.
+
+        `FOR NO KEY UPDATE` (PostgreSQL) blocks other stock changes of these rows but not inserts that
+        merely reference them. SQLite has no row locks; its write transactions already run one at a time.
+        """
+        with database_errors():
+            connection = await self._session.connection()
+            result = await connection.execute(
+                select(products)
+                .where(products.c.id.in_(sorted(set(product_ids))))
+                .order_by(products.c.id)
+                .with_for_update(key_share=True)
+            )
+            return {row.id: product_from_row(row) for row in result}
+
+    async def change_stock(self, deltas: Mapping[UUID, int], now: datetime) -> None:
+        """Add each delta to its product's stock, in ascending id order (the order locks are taken in)."""
+        if not deltas:
+            return
+        statement = (
+            update(products)
+            .where(products.c.id == bindparam("target_id", type_=products.c.id.type))
+            .values(
+                stock_on_hand=products.c.stock_on_hand
+                + bindparam("delta", type_=products.c.stock_on_hand.type),
+                update_time=now,
+            )
+        )
+        with database_errors():
+            connection = await self._session.connection()
+            await connection.execute(
+                statement,
+                [{"target_id": product_id, "delta": delta} for product_id, delta in sorted(deltas.items())],
+            )
+
+    async def save_details(self, product: Product, *, expected_version: int) -> bool:
+        """Compare-and-set of the catalog fields: writes only if the stored version is `expected_version`."""
+        with database_errors():
+            connection = await self._session.connection()
+            result = await connection.execute(
+                update(products)
+                .where(products.c.id == product.id, products.c.version == expected_version)
+                .values(
+                    name=product.name,
+                    description=product.description,
+                    price_currency=product.price.currency_code,
+                    price_minor_units=product.price.minor_units,
+                    archived=product.archived,
+                    version=product.version,
+                    update_time=product.update_time,
+                )
+            )
+        return bool(result.rowcount == 1)
+
+    async def list_page(self, query: ProductFilter, *, after_sku: str | None, limit: int) -> list[Product]:
+        """Up to `limit` products by SKU after `after_sku`: one range scan of a SKU index."""
+        statement = select(products)
+        if not query.include_archived:
+            statement = statement.where(~products.c.archived)
+        if query.in_stock_only:
+            # A literal, not a parameter: PostgreSQL must see that the partial index's predicate holds.
+            statement = statement.where(products.c.stock_on_hand > literal_column("0"))
+        if query.sku_prefix:
+            statement = statement.where(
+                products.c.sku >= query.sku_prefix, products.c.sku < _prefix_upper_bound(query.sku_prefix)
+            )
+        if after_sku is not None:
+            statement = statement.where(products.c.sku > after_sku)
+        statement = statement.order_by(products.c.sku).limit(limit)
+        with database_errors():
+            connection = await self._session.connection()
+            result = await connection.execute(statement)
+            return [product_from_row(row) for row in result]
