@@ -11,6 +11,7 @@ from bench.h2load import Target, VerificationFailed
 
 TOKEN_METHOD = "/tessera.auth.v1.AuthService/Token"  # noqa: S105 - a method path, not a secret
 GET_JWKS_METHOD = "/tessera.auth.v1.AuthService/GetJwks"
+REGISTER_METHOD = "/tessera.auth.v1.AuthService/Register"
 
 
 def _identity(payload: bytes) -> bytes:
@@ -58,6 +59,13 @@ def password_grant(username: str, password: str, scope: str = "") -> bytes:
     """The serialized `TokenRequest` for a password grant."""
     return auth_pb2.TokenRequest(
         password=auth_pb2.PasswordGrant(username=username, password=password), scope=scope
+    ).SerializeToString()
+
+
+def registration(email: str, password: str) -> bytes:
+    """The serialized `RegisterRequest` of a new customer."""
+    return auth_pb2.RegisterRequest(
+        email=email, password=password, display_name=email.split("@", maxsplit=1)[0]
     ).SerializeToString()
 
 
