@@ -28,10 +28,10 @@ async def create_server(settings: DataSettings, *, key_set: KeySet | None = None
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout_seconds,
     )
-    sessions = session_factory(engine)
+    sessions, readers = session_factory(engine), session_factory(engine, read_only=True)
 
-    def unit_of_work() -> InventoryUnitOfWork:
-        return InventoryUnitOfWork(sessions)
+    def unit_of_work(*, read_only: bool = False) -> InventoryUnitOfWork:
+        return InventoryUnitOfWork(readers if read_only else sessions)
 
     key_set = key_set if key_set is not None else KeySet()
     verifier = AccessTokenVerifier(key_set, issuer=settings.issuer, audience=settings.audience)

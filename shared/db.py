@@ -95,7 +95,17 @@ def _create_sqlite_engine(url: str, *, pool_size: int, pool_timeout: float, echo
     return engine
 
 
-def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+def session_factory(engine: AsyncEngine, *, read_only: bool = False) -> async_sessionmaker[AsyncSession]:
+    """Sessions for units of work; `read_only` ones are for use cases that only read.
+
+    On PostgreSQL a read-only session runs each statement on its own (autocommit), without a
+    transaction: no BEGIN and no ROLLBACK round trip around a one-query use case, and the pool's
+    liveness ping takes one round trip instead of three. Each statement then sees its own snapshot, so
+    only use cases whose reads need not agree with each other may use one. SQLite keeps its usual
+    transactions (its connections begin explicitly; see `_create_sqlite_engine`).
+    """
+    if read_only and engine.url.get_backend_name() != "sqlite":
+        engine = engine.execution_options(isolation_level="AUTOCOMMIT")
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
