@@ -16,9 +16,11 @@ from typing import Any, Self
 import structlog
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.util import await_only
 
 from shared.errors import TransactionConflict, Unavailable
 
@@ -45,20 +47,38 @@ def create_engine(
     """An engine for `postgresql+asyncpg` or `sqlite+aiosqlite`, tuned for a long-running server."""
     if is_sqlite(url):
         return _create_sqlite_engine(url, pool_size=pool_size, pool_timeout=pool_timeout, echo=echo)
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_timeout=pool_timeout,
-        # A connection that died while idle (database restart, pg_terminate_backend) is noticed on
-        # checkout and replaced, so the next RPC after an outage succeeds.
-        pool_pre_ping=True,
         pool_recycle=1800,
         # Statement parameters (password hashes, token hashes, emails) stay out of error messages,
         # which end up in logs.
         hide_parameters=True,
         echo=echo,
     )
+    _ping_on_checkout(engine)
+    return engine
+
+
+def _ping_on_checkout(engine: AsyncEngine) -> None:
+    """A connection that died while idle (database restart, pg_terminate_backend) is noticed on
+    checkout and replaced, so the next RPC after an outage succeeds.
+
+    This is `pool_pre_ping` in one round trip: the asyncpg dialect's own ping wraps its query in
+    BEGIN/ROLLBACK (for pgbouncer's transaction mode, which we do not run behind), three round trips on
+    every checkout.
+    """
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _ping(_dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        driver_connection: Any = record.driver_connection
+        try:
+            await_only(driver_connection.fetchrow(";"))
+        except Exception as exc:
+            # The pool discards this connection and checks out (or opens) another.
+            raise DisconnectionError("the pooled connection is gone") from exc
 
 
 def ensure_sqlite_directory(url: str) -> None:
@@ -99,10 +119,9 @@ def session_factory(engine: AsyncEngine, *, read_only: bool = False) -> async_se
     """Sessions for units of work; `read_only` ones are for use cases that only read.
 
     On PostgreSQL a read-only session runs each statement on its own (autocommit), without a
-    transaction: no BEGIN and no ROLLBACK round trip around a one-query use case, and the pool's
-    liveness ping takes one round trip instead of three. Each statement then sees its own snapshot, so
-    only use cases whose reads need not agree with each other may use one. SQLite keeps its usual
-    transactions (its connections begin explicitly; see `_create_sqlite_engine`).
+    transaction: no BEGIN and no ROLLBACK round trip around a one-query use case. Each statement then
+    sees its own snapshot, so only use cases whose reads need not agree with each other may use one.
+    SQLite keeps its usual transactions (its connections begin explicitly; see `_create_sqlite_engine`).
     """
     if read_only and engine.url.get_backend_name() != "sqlite":
         engine = engine.execution_options(isolation_level="AUTOCOMMIT")
