@@ -13,6 +13,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+import asyncpg
 import structlog
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
@@ -148,12 +149,14 @@ def translate_infrastructure_error(exc: BaseException) -> Exception | None:
     """
     if isinstance(exc, PoolTimeoutError):
         return Unavailable("the database is busy, retry later", retry_after_seconds=1.0)
+    if isinstance(exc, asyncpg.PostgresError):
+        # Raised by the raw driver calls some repositories make on hot read paths; a lost connection
+        # is class 08 here too.
+        return _by_sqlstate(exc.sqlstate)
     if isinstance(exc, DBAPIError):
-        state = sqlstate_of(exc)
-        if state in _RETRYABLE_SQLSTATES:
-            return TransactionConflict("the transaction conflicted with a concurrent one")
-        if state and state.startswith(_UNAVAILABLE_SQLSTATE_CLASSES):
-            return Unavailable("the database is unavailable, retry later")
+        translated = _by_sqlstate(sqlstate_of(exc))
+        if translated is not None:
+            return translated
         if exc.connection_invalidated or isinstance(exc, InterfaceError):
             return Unavailable("the database connection was lost, retry later")
         if isinstance(exc, OperationalError):
@@ -166,11 +169,23 @@ def translate_infrastructure_error(exc: BaseException) -> Exception | None:
     return None
 
 
+def _by_sqlstate(state: str | None) -> Exception | None:
+    if state in _RETRYABLE_SQLSTATES:
+        return TransactionConflict("the transaction conflicted with a concurrent one")
+    if state and state.startswith(_UNAVAILABLE_SQLSTATE_CLASSES):
+        return Unavailable("the database is unavailable, retry later")
+    return None
+
+
+# What `translate_infrastructure_error` may turn into a client-facing error.
+INFRASTRUCTURE_ERRORS = (DBAPIError, PoolTimeoutError, asyncpg.PostgresError, ConnectionError, OSError)
+
+
 @contextlib.contextmanager
 def infrastructure_errors_translated() -> Any:
     try:
         yield
-    except (DBAPIError, PoolTimeoutError, ConnectionError, OSError) as exc:
+    except INFRASTRUCTURE_ERRORS as exc:
         translated = translate_infrastructure_error(exc)
         if translated is None:
             raise
