@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, Opera
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
-from sqlalchemy.util import await_only
+from sqlalchemy.util import await_only, greenlet_spawn
 
 from shared.errors import TransactionConflict, Unavailable
 
@@ -124,9 +124,47 @@ def session_factory(engine: AsyncEngine, *, read_only: bool = False) -> async_se
     sees its own snapshot, so only use cases whose reads need not agree with each other may use one.
     SQLite keeps its usual transactions (its connections begin explicitly; see `_create_sqlite_engine`).
     """
-    if read_only and engine.url.get_backend_name() != "sqlite":
+    outside_transactions = read_only and engine.url.get_backend_name() != "sqlite"
+    if outside_transactions:
         engine = engine.execution_options(isolation_level="AUTOCOMMIT")
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    return async_sessionmaker(
+        engine,
+        expire_on_commit=False,
+        autoflush=False,
+        info={_OUTSIDE_TRANSACTIONS: outside_transactions},
+    )
+
+
+_OUTSIDE_TRANSACTIONS = "tessera_reads_outside_transactions"
+
+
+def reads_outside_transactions(session: AsyncSession) -> bool:
+    """The session is read-only on PostgreSQL: a repository may then send a one-statement read straight
+    to the driver (`driver_connection`), which no transaction could be bypassed by."""
+    return bool(session.info.get(_OUTSIDE_TRANSACTIONS))
+
+
+@contextlib.asynccontextmanager
+async def driver_connection(session: AsyncSession) -> AsyncIterator[Any]:
+    """The asyncpg connection of a pooled connection, for a hot read in a read-only session.
+
+    SQLAlchemy's pool (and its liveness ping) without its statement execution and result machinery,
+    which cost several times the query itself (bench/README.md). Errors are the driver's own
+    (`INFRASTRUCTURE_ERRORS` covers them). A connection whose query was interrupted is closed rather
+    than handed to the next caller mid-protocol.
+    """
+    engine = session.bind
+    if not isinstance(engine, AsyncEngine) or not reads_outside_transactions(session):
+        raise RuntimeError("driver_connection needs a read-only PostgreSQL session")
+    pooled = await engine.raw_connection()
+    try:
+        yield pooled.driver_connection
+    except BaseException:
+        await asyncio.shield(greenlet_spawn(pooled.invalidate))
+        raise
+    finally:
+        # Returning it to the pool may close an overflow connection: I/O, hence the greenlet.
+        await asyncio.shield(greenlet_spawn(pooled.close))
 
 
 def sqlstate_of(exc: BaseException) -> str | None:
@@ -224,14 +262,17 @@ class SqlAlchemyUnitOfWork:
         session, self._session = self._session, None
         if session is None:
             return
-        try:
-            if not self.committed:
-                # Shielded: a cancelled RPC must still give its connection back in a clean state.
-                await asyncio.shield(session.rollback())
-        except Exception:
-            log.warning("rollback_failed", exc_info=True)
-        finally:
-            await asyncio.shield(session.close())
+        # A session that never began (a read served by `driver_connection`) or whose commit already
+        # returned its connection holds nothing: skip the two round trips through the greenlet.
+        if session.in_transaction():
+            try:
+                if not self.committed:
+                    # Shielded: a cancelled RPC must still give its connection back in a clean state.
+                    await asyncio.shield(session.rollback())
+            except Exception:
+                log.warning("rollback_failed", exc_info=True)
+            finally:
+                await asyncio.shield(session.close())
         if exc is not None and not isinstance(exc, Exception):
             return
         if exc is not None:

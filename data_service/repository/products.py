@@ -9,7 +9,7 @@ from uuid import UUID
 
 from sqlalchemy import Row, bindparam, insert, literal_column, select, update
 from sqlalchemy.dialects.postgresql import asyncpg as postgresql_asyncpg
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from data_service.domain.errors import SkuTaken
 from data_service.domain.products import Product
@@ -17,6 +17,7 @@ from data_service.domain.queries import ProductFilter
 from data_service.domain.values import Money, Sku
 from data_service.repository.errors import database_errors
 from data_service.repository.models import products
+from shared.db import driver_connection, reads_outside_transactions
 
 
 def product_from_row(row: Row[Any]) -> Product:
@@ -53,19 +54,6 @@ _LOCK_FOR_STOCK_CHANGE = (
 )
 
 
-def _reads_outside_a_transaction(connection: AsyncConnection) -> bool:
-    """A read-only unit of work on PostgreSQL (autocommit): the only place a raw driver call is safe.
-
-    Inside a transaction the driver call could run before SQLAlchemy has sent BEGIN, outside it.
-    """
-    sync = connection.sync_connection
-    return (
-        sync is not None
-        and sync.dialect.name == "postgresql"
-        and sync.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
-    )
-
-
 def _prefix_upper_bound(prefix: str) -> str:
     """The smallest string above every string that starts with `prefix` (byte order)."""
     return prefix[:-1] + chr(ord(prefix[-1]) + 1)
@@ -98,11 +86,11 @@ class SqlProductRepository:
     async def get(self, product_id: UUID) -> Product | None:
         """One product by primary key, archived or not."""
         with database_errors():
-            connection = await self._session.connection()
-            if _reads_outside_a_transaction(connection):
-                driver: Any = (await connection.get_raw_connection()).driver_connection
-                record = await driver.fetchrow(_BY_ID_POSTGRES, product_id)
+            if reads_outside_transactions(self._session):
+                async with driver_connection(self._session) as driver:
+                    record = await driver.fetchrow(_BY_ID_POSTGRES, product_id)
                 return None if record is None else product_from_values(record)
+            connection = await self._session.connection()
             row = (await connection.execute(_BY_ID, {"product_id": product_id})).first()
         return None if row is None else product_from_row(row)
 
