@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+import asyncpg
 import pytest
 
 from shared.db import create_engine, driver_connection, reads_outside_transactions, session_factory
@@ -46,5 +47,24 @@ async def test_a_read_cancelled_mid_query_leaves_the_pool_usable(backend: str, d
                 await task
             async with driver_connection(readers()) as driver:
                 assert await driver.fetchval("SELECT 41 + 1") == 42
+    finally:
+        await engine.dispose()
+
+
+# A connection left for the garbage collector to return is an SAWarning: make it a failure.
+@pytest.mark.filterwarnings("error::sqlalchemy.exc.SAWarning")
+async def test_a_failed_read_gives_its_connection_back(backend: str, database_url: str) -> None:
+    if backend != "postgres":
+        pytest.skip("driver reads are a PostgreSQL matter")
+    engine = create_engine(database_url, pool_size=1, max_overflow=0, pool_timeout=2)
+    readers = session_factory(engine, read_only=True)
+    try:
+        for _ in range(3):
+            with pytest.raises(asyncpg.UndefinedTableError) as failure:
+                async with driver_connection(readers()) as driver:
+                    await driver.fetchval("SELECT * FROM no_such_table")
+            assert engine.sync_engine.pool.checkedout() == 0, failure
+        async with driver_connection(readers()) as driver:
+            assert await driver.fetchval("SELECT 1") == 1
     finally:
         await engine.dispose()
