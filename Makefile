@@ -31,10 +31,17 @@ run: install ## Start both services on the embedded default (SQLite and a dev ke
 	$(BIN)/tessera-data serve & data=$$!; \
 	wait $$auth $$data
 
+# The TypeScript client's end-to-end test needs its npm packages; without npm it is skipped (and says so).
+TS_DEPS := $(if $(shell command -v npm),clients/ts/node_modules)
+
 .PHONY: test
-test: install ## Run the whole test suite on SQLite and PostgreSQL (starts PostgreSQL when it is down)
+test: install $(TS_DEPS) ## Run the whole test suite on SQLite and PostgreSQL (starts PostgreSQL when it is down)
 	@scripts/ensure-postgres
 	TESSERA_TEST_DATABASES=$(DATABASES) $(BIN)/pytest $(PYTEST_ARGS)
+
+.PHONY: demo
+demo: install ## Run the README walkthrough against real servers (both services, SQLite) and check every answer
+	TESSERA_TEST_DATABASES=sqlite $(BIN)/pytest -q -p no:randomly tests/e2e/test_walkthrough.py
 
 .PHONY: lint
 lint: install ## ruff, mypy, import-linter (layer contracts) and buf lint

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from tessera.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 
 from data_service.api.servicer import InventoryServicer
@@ -13,6 +15,8 @@ from shared.access import access_rules
 from shared.config import DataSettings
 from shared.db import create_engine, session_factory
 from shared.interceptors.auth import AuthInterceptor
+from shared.jwks import JwksKeySource
+from shared.metrics import ServiceMetrics
 from shared.server import GrpcServer
 from shared.tokens import AccessTokenVerifier, KeySet
 
@@ -21,7 +25,7 @@ DOMAIN = "inventory.tessera"
 
 
 async def create_server(settings: DataSettings, *, key_set: KeySet | None = None) -> GrpcServer:
-    """The data server. `key_set`: the public keys tokens are verified with (tests pass their own)."""
+    """The data server. `key_set`: fixed public keys instead of the auth service's (tests pass their own)."""
     engine = create_engine(
         settings.database_url,
         pool_size=settings.db_pool_size,
@@ -33,7 +37,18 @@ async def create_server(settings: DataSettings, *, key_set: KeySet | None = None
     def unit_of_work(*, read_only: bool = False) -> InventoryUnitOfWork:
         return InventoryUnitOfWork(readers if read_only else sessions)
 
-    key_set = key_set if key_set is not None else KeySet()
+    metrics = ServiceMetrics()
+    on_stopped: list[Callable[[], Awaitable[None]]] = [engine.dispose]
+    refresh_keys = None
+    if key_set is None:
+        # Tokens are verified locally with the keys the auth service publishes; shared/jwks.py says how
+        # they are fetched, refreshed, and kept through an auth-service outage.
+        jwks = JwksKeySource.for_auth_service(
+            settings, on_link_change=lambda up: metrics.set_dependency_up("auth", up)
+        )
+        await jwks.start()
+        key_set, refresh_keys = jwks.key_set, jwks.refresh_for_unknown_kid
+        on_stopped.insert(0, jwks.stop)
     verifier = AccessTokenVerifier(key_set, issuer=settings.issuer, audience=settings.audience)
     servicer = InventoryServicer(
         catalog=CatalogService(unit_of_work),
@@ -45,7 +60,8 @@ async def create_server(settings: DataSettings, *, key_set: KeySet | None = None
         domain=DOMAIN,
         service_names=[SERVICE.full_name],
         register=lambda server: inventory_pb2_grpc.add_InventoryServiceServicer_to_server(servicer, server),
-        inner_interceptors=[AuthInterceptor(access_rules(SERVICE), verifier)],
+        inner_interceptors=[AuthInterceptor(access_rules(SERVICE), verifier, refresh_keys=refresh_keys)],
         engine=engine,
-        on_stopped=[engine.dispose],
+        metrics=metrics,
+        on_stopped=on_stopped,
     )

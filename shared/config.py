@@ -187,6 +187,8 @@ class DataSettings(ServiceSettings):
     # unknown `kid` may trigger.
     jwks_refresh_seconds: float = Field(default=300.0, gt=0)
     jwks_min_refetch_seconds: float = Field(default=5.0, ge=0)
+    # How long start-up waits for the first key set before serving without it (see shared/jwks.py).
+    jwks_startup_wait_seconds: float = Field(default=5.0, ge=0)
 
     def insecure_defaults(self) -> list[str]:
         problems = super().insecure_defaults()

@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from shared.logging import configure_logging
 from tests.support.databases import enabled_backends, fresh_database
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _service_logging() -> None:
+    # The services' own logging set-up: plain tracebacks (the default renderer's rich ones take
+    # seconds per exception) and the same processors as production.
+    configure_logging("console", "INFO", "test")
 
 
 @pytest.fixture(params=enabled_backends())

@@ -21,7 +21,7 @@ from grpc_status import rpc_status
 from shared import errors
 from shared.db import translate_infrastructure_error
 from shared.interceptors._handlers import wrap_handler
-from shared.interceptors.request_context import current_request_id
+from shared.interceptors.request_context import REQUEST_ID_KEY, current_request_id
 
 log = structlog.get_logger("tessera.errors")
 
@@ -104,12 +104,24 @@ def status_for(error: errors.TesseraError, domain: str) -> tuple[grpc.StatusCode
     return code, build_status(code, error.message, reason=error.reason, domain=domain, extra=extra)
 
 
+async def abort_with_status(context: grpc.aio.ServicerContext, status: status_pb2.Status) -> None:
+    """End the call with `status` in the trailers, next to the request id. Raises (AbortError)."""
+    grpc_status = rpc_status.to_status(status)
+    # The request id goes into the trailers: a failed call is answered trailers-only (see the request
+    # context interceptor), so they are the only metadata the client gets.
+    await context.abort(
+        grpc_status.code,
+        grpc_status.details,
+        trailing_metadata=(*grpc_status.trailing_metadata, (REQUEST_ID_KEY, current_request_id())),
+    )
+
+
 async def abort_with_error(
     context: grpc.aio.ServicerContext, error: errors.TesseraError, domain: str
 ) -> None:
     """End the call with the status `error` maps to. Raises (grpc's AbortError); never returns."""
     _, status = status_for(error, domain)
-    await context.abort_with_status(rpc_status.to_status(status))
+    await abort_with_status(context, status)
 
 
 def _as_client_error(exc: Exception) -> errors.TesseraError | None:
@@ -134,7 +146,7 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             log.error("unhandled_exception", exc_info=exc)
             code = grpc.StatusCode.INTERNAL
             status = build_status(code, INTERNAL_MESSAGE, reason="INTERNAL", domain=self._domain)
-            await context.abort_with_status(rpc_status.to_status(status))
+            await abort_with_status(context, status)
             return
         if isinstance(error, errors.Unavailable):
             log.warning(

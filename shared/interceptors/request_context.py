@@ -20,12 +20,21 @@ REQUEST_ID_KEY = "x-request-id"
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 
 _request_id: ContextVar[str] = ContextVar("tessera_request_id", default="")
+# The running RPC's deadline on the `time.monotonic()` clock; None outside an RPC or when the caller set
+# none. Outbound calls made on the RPC's behalf inherit what is left of it (shared/client/interceptors.py).
+_deadline: ContextVar[float | None] = ContextVar("tessera_deadline", default=None)
 log = structlog.get_logger("tessera.access")
 
 
 def current_request_id() -> str:
     """The id of the running RPC ('' outside of one)."""
     return _request_id.get()
+
+
+def remaining_time() -> float | None:
+    """Seconds left until the running RPC's deadline (may be ≤ 0); None without an RPC or a deadline."""
+    deadline = _deadline.get()
+    return None if deadline is None else deadline - time.monotonic()
 
 
 def request_id_from(metadata: Any) -> str:
@@ -59,6 +68,8 @@ class RequestContextInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[mis
 
         def begin(context: grpc.aio.ServicerContext) -> float:
             _request_id.set(request_id)
+            time_left = context.time_remaining()
+            _deadline.set(None if time_left is None else time.monotonic() + time_left)
             set_principal(None)
             structlog.contextvars.clear_contextvars()
             structlog.contextvars.bind_contextvars(request_id=request_id, method=method)
@@ -74,28 +85,39 @@ class RequestContextInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[mis
                 subject=principal.subject if principal else None,
             )
 
+        # Response headers (with the echoed request id) go out only with a success. A failure is then
+        # answered trailers-only, the error interceptor putting the request id into the trailers: once a
+        # client has seen headers the call is committed and its service config may not retry it
+        # (gRFC A6), so eager headers would make every UNAVAILABLE we answer unretryable.
+        echo = ((REQUEST_ID_KEY, request_id),)
+
         async def unary(call: Callable[[], Awaitable[Any]], context: grpc.aio.ServicerContext) -> Any:
             started = begin(context)
-            await context.send_initial_metadata(((REQUEST_ID_KEY, request_id),))
             failed = True
             try:
                 response = await call()
                 failed = False
-                return response
             finally:
                 finish(context, started, failed)
+            await context.send_initial_metadata(echo)
+            return response
 
         async def stream(
             call: Callable[[], AsyncIterator[Any]], context: grpc.aio.ServicerContext
         ) -> AsyncIterator[Any]:
             started = begin(context)
-            await context.send_initial_metadata(((REQUEST_ID_KEY, request_id),))
             failed = True
+            headers_sent = False
             try:
                 async for item in call():
+                    if not headers_sent:
+                        await context.send_initial_metadata(echo)
+                        headers_sent = True
                     yield item
                 failed = False
             finally:
                 finish(context, started, failed)
+            if not headers_sent:
+                await context.send_initial_metadata(echo)
 
         return wrap_handler(handler, unary, stream)

@@ -114,6 +114,8 @@ async def test_sigterm_lets_an_in_flight_call_finish_and_exits_zero(backend: str
             "DATA_METRICS_PORT": "0",
             "DATA_LOG_FORMAT": "json",
             "DATA_AUTH_TARGET": "127.0.0.1:1",
+            # No auth service here: start at once instead of waiting for its keys.
+            "DATA_JWKS_STARTUP_WAIT_SECONDS": "0",
             "DATA_SHUTDOWN_GRACE_SECONDS": "10",
         }
         if backend == "postgres":

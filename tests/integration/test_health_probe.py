@@ -13,9 +13,10 @@ from sqlalchemy.engine import make_url
 
 from shared.config import AuthSettings
 from shared.db import create_engine
-from tests.support.ops import AUTH_SERVICE, TokenMinter, build_server, eventually, health_status
+from tests.support.ops import AUTH_SERVICE, build_server, eventually, health_status
 from tests.support.servers import running
 from tests.support.tcp_proxy import TcpProxy
+from tests.support.tokens import TokenMinter
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING

@@ -16,8 +16,9 @@ from tessera.auth.v1 import auth_pb2, auth_pb2_grpc
 from shared.config import AuthSettings
 from shared.db import create_engine
 from shared.metrics import GO_DEFAULT_BUCKETS, AuthMetrics
-from tests.support.ops import COLLECT, TokenMinter, build_server, eventually, free_port, scrape
+from tests.support.ops import COLLECT, build_server, eventually, free_port, scrape
 from tests.support.servers import running
+from tests.support.tokens import TokenMinter
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 AUTH = "tessera.auth.v1.AuthService"
@@ -61,7 +62,7 @@ async def test_every_kind_of_rpc_is_counted_under_the_names_go_services_use(tmp_
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await auth.GetCurrentUser(auth_pb2.GetCurrentUserRequest())
         assert refused.value.code() is grpc.StatusCode.UNAUTHENTICATED
-        token = minter.mint("user-1")
+        token = minter.mint("user-1", [])
         await auth.GetCurrentUser(
             auth_pb2.GetCurrentUserRequest(), metadata=(("authorization", f"Bearer {token}"),)
         )

@@ -17,8 +17,9 @@ from shared.config import AuthSettings, DataSettings
 from shared.server import GrpcServer
 from shared.tls import TlsConfigurationError, channel_credentials
 from tests.support.certs import TlsFiles, localhost_tls_files
-from tests.support.ops import AUTH_SERVICE, TokenMinter, build_server, free_port, health_status
+from tests.support.ops import AUTH_SERVICE, build_server, free_port, health_status
 from tests.support.servers import running
+from tests.support.tokens import TokenMinter
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 
@@ -136,7 +137,7 @@ async def test_over_mtls_health_reflection_and_an_authenticated_call_work(
         assert AUTH_SERVICE.full_name in await list_services(channel)
         user = await auth_pb2_grpc.AuthServiceStub(channel).GetCurrentUser(
             auth_pb2.GetCurrentUserRequest(),
-            metadata=(("authorization", f"Bearer {minter.mint('user-over-mtls')}"),),
+            metadata=(("authorization", f"Bearer {minter.mint('user-over-mtls', [])}"),),
         )
         assert user.id == "user-over-mtls"
 

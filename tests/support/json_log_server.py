@@ -16,7 +16,8 @@ from shared import cli
 from shared.config import AuthSettings
 from shared.db import create_engine
 from shared.server import run_until_signalled
-from tests.support.ops import TokenMinter, build_server
+from tests.support.ops import build_server
+from tests.support.tokens import TokenMinter
 
 
 async def main() -> None:
@@ -26,7 +27,7 @@ async def main() -> None:
     server = build_server(settings, minter, engine=engine)
 
     def ready(port: int) -> None:
-        print(json.dumps({"port": port, "token": minter.mint("user-42")}), flush=True)
+        print(json.dumps({"port": port, "token": minter.mint("user-42", [])}), flush=True)
 
     try:
         await run_until_signalled(server, ready=ready)

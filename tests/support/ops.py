@@ -11,13 +11,10 @@ import asyncio
 import socket
 import time
 import urllib.request
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
-import jwt
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tessera.auth.v1 import auth_pb2, auth_pb2_grpc
@@ -25,40 +22,15 @@ from tessera.auth.v1 import auth_pb2, auth_pb2_grpc
 from shared.access import PUBLIC, access_rules
 from shared.config import ServiceSettings
 from shared.interceptors.auth import AuthInterceptor
-from shared.jwk import thumbprint
 from shared.principal import current_principal
 from shared.server import GrpcServer
-from shared.tokens import AccessTokenVerifier, KeySet
+from shared.tokens import AccessTokenVerifier
+from tests.support.tokens import AUDIENCE, ISSUER, TokenMinter
 
 AUTH_SERVICE = auth_pb2.DESCRIPTOR.services_by_name["AuthService"]
 GET_CURRENT_USER = f"/{AUTH_SERVICE.full_name}/GetCurrentUser"
 # A test-only client-streaming method (raw bytes in, the number of messages out).
 COLLECT = "/tessera.test.v1.ProbeService/Collect"
-ISSUER, AUDIENCE = "tessera-auth", "tessera-inventory"
-
-
-class TokenMinter:
-    """Signs RFC 9068 access tokens with a key the test server trusts."""
-
-    def __init__(self) -> None:
-        self._key = Ed25519PrivateKey.generate()
-        self.kid = thumbprint(self._key.public_key())
-        self.key_set = KeySet()
-        self.key_set.replace([(self.kid, self._key.public_key())])
-
-    def mint(self, subject: str, scope: str = "catalog.read") -> str:
-        now = int(time.time())
-        claims = {
-            "iss": ISSUER,
-            "aud": AUDIENCE,
-            "sub": subject,
-            "exp": now + 300,
-            "iat": now,
-            "jti": uuid.uuid4().hex,
-            "scope": scope,
-            "client_id": "tessera",
-        }
-        return jwt.encode(claims, self._key, algorithm="EdDSA", headers={"typ": "at+jwt", "kid": self.kid})
 
 
 class CurrentUserServicer(auth_pb2_grpc.AuthServiceServicer):  # type: ignore[misc]
@@ -93,7 +65,7 @@ def build_server(
     settings: ServiceSettings, minter: TokenMinter, *, engine: AsyncEngine | None = None
 ) -> GrpcServer:
     """The shared server, production interceptor chain included, around the minimal servicer."""
-    verifier = AccessTokenVerifier(minter.key_set, issuer=ISSUER, audience=AUDIENCE)
+    verifier = AccessTokenVerifier(minter.key_set(), issuer=ISSUER, audience=AUDIENCE)
     rules = {**access_rules(AUTH_SERVICE), COLLECT: PUBLIC}
     return GrpcServer(
         settings=settings,
