@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from data_service.domain.values import etag_of
 from google.protobuf import timestamp_pb2
 from tessera.inventory.v1 import inventory_pb2
+
+from data_service.domain.values import etag_of
 
 GET_PRODUCT_METHOD = "/tessera.inventory.v1.InventoryService/GetProduct"
 GetProductRequest = inventory_pb2.GetProductRequest

@@ -19,14 +19,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from data_service.domain.orders import OrderStatus
-from data_service.domain.queries import NewestFirstKey, OrderFilter, ProductFilter
-from data_service.repository.unit_of_work import InventoryUnitOfWork
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bench import seed
 from bench.stack import sqlalchemy_url
+from data_service.domain.orders import OrderStatus
+from data_service.domain.queries import NewestFirstKey, OrderFilter, ProductFilter
+from data_service.repository.unit_of_work import InventoryUnitOfWork
 from shared.db import create_engine, session_factory
 
 Case = Callable[[InventoryUnitOfWork], Awaitable[object]]
