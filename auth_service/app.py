@@ -27,7 +27,7 @@ from shared.config import AuthSettings
 from shared.db import create_engine, session_factory
 from shared.interceptors.auth import AuthInterceptor
 from shared.metrics import AuthMetrics, ServiceMetrics
-from shared.server import GrpcServer
+from shared.server import GrpcServer, database_application_name
 from shared.tokens import AccessTokenVerifier, KeySet
 
 SERVICE = auth_pb2.DESCRIPTOR.services_by_name["AuthService"]
@@ -67,6 +67,7 @@ def build_core(settings: AuthSettings) -> AuthCore:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout_seconds,
+        application_name=database_application_name(settings),
     )
     sessions = session_factory(engine)
 

@@ -17,7 +17,7 @@ from shared.db import create_engine, session_factory
 from shared.interceptors.auth import AuthInterceptor
 from shared.jwks import JwksKeySource
 from shared.metrics import ServiceMetrics
-from shared.server import GrpcServer
+from shared.server import GrpcServer, database_application_name
 from shared.tokens import AccessTokenVerifier, KeySet
 
 SERVICE = inventory_pb2.DESCRIPTOR.services_by_name["InventoryService"]
@@ -31,6 +31,7 @@ async def create_server(settings: DataSettings, *, key_set: KeySet | None = None
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout_seconds,
+        application_name=database_application_name(settings),
     )
     sessions, readers = session_factory(engine), session_factory(engine, read_only=True)
 

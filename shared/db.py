@@ -15,15 +15,16 @@ from typing import Any, Self
 
 import asyncpg
 import structlog
-from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy import event, text
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.util import await_only, greenlet_spawn
 
-from shared.errors import TransactionConflict, Unavailable
+from shared.deadlines import remaining_time
+from shared.errors import DeadlineExceeded, TransactionConflict, Unavailable
 
 log = structlog.get_logger(__name__)
 
@@ -31,9 +32,27 @@ log = structlog.get_logger(__name__)
 _RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
 # SQLSTATE classes that mean "the connection or the server is gone", not "your query is wrong".
 _UNAVAILABLE_SQLSTATE_CLASSES = ("08", "57P", "53")
+# query_canceled: the statement timeout that `_bound_by_deadline` derived from the RPC's deadline fired.
+_DEADLINE_SQLSTATE = "57014"
+# How long a SQLite write waits for the database lock when the RPC set no deadline.
+SQLITE_BUSY_TIMEOUT_MS = 5000
 
 
-def is_sqlite(url: str) -> bool:
+def deadline_timeout_ms() -> int | None:
+    """What is left of the running RPC's deadline in whole milliseconds (at least 1); None without one."""
+    left = remaining_time()
+    return None if left is None else max(1, int(left * 1000))
+
+
+def connect_args_for(url: str | URL, application_name: str | None) -> dict[str, Any]:
+    """Driver arguments that name our connections on PostgreSQL (nothing on SQLite)."""
+    if application_name is None or is_sqlite(url):
+        return {}
+    # Shown in pg_stat_activity: operators (and the fault tests) can tell whose connection is whose.
+    return {"server_settings": {"application_name": application_name}}
+
+
+def is_sqlite(url: str | URL) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
@@ -44,10 +63,17 @@ def create_engine(
     max_overflow: int = 5,
     pool_timeout: float = 5.0,
     echo: bool = False,
+    application_name: str | None = None,
 ) -> AsyncEngine:
-    """An engine for `postgresql+asyncpg` or `sqlite+aiosqlite`, tuned for a long-running server."""
+    """An engine for `postgresql+asyncpg` or `sqlite+aiosqlite`, tuned for a long-running server.
+
+    Every transaction is bounded by what is left of the running RPC's deadline (`shared.deadlines`):
+    PostgreSQL gets it as the transaction's statement timeout, SQLite as its busy timeout.
+    """
     if is_sqlite(url):
-        return _create_sqlite_engine(url, pool_size=pool_size, pool_timeout=pool_timeout, echo=echo)
+        return _create_sqlite_engine(
+            url, pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout, echo=echo
+        )
     engine = create_async_engine(
         url,
         pool_size=pool_size,
@@ -58,8 +84,21 @@ def create_engine(
         # which end up in logs.
         hide_parameters=True,
         echo=echo,
+        connect_args=connect_args_for(url, application_name),
     )
     _ping_on_checkout(engine)
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _bound_by_deadline(connection: Any) -> None:
+        # SET LOCAL (set_config's third argument): the limit ends with the transaction, so a pooled
+        # connection never carries one caller's deadline into the next caller's work. One round trip,
+        # one prepared statement whatever the value.
+        timeout_ms = deadline_timeout_ms()
+        if timeout_ms is not None:
+            connection.execute(
+                text("SELECT set_config('statement_timeout', :timeout, true)"), {"timeout": str(timeout_ms)}
+            )
+
     return engine
 
 
@@ -89,26 +128,39 @@ def ensure_sqlite_directory(url: str) -> None:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
 
 
-def _create_sqlite_engine(url: str, *, pool_size: int, pool_timeout: float, echo: bool) -> AsyncEngine:
+def _create_sqlite_engine(
+    url: str, *, pool_size: int, max_overflow: int, pool_timeout: float, echo: bool
+) -> AsyncEngine:
     ensure_sqlite_directory(url)
     engine = create_async_engine(
-        url, pool_size=pool_size, pool_timeout=pool_timeout, hide_parameters=True, echo=echo
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_timeout=pool_timeout,
+        hide_parameters=True,
+        echo=echo,
     )
 
     @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    def _on_connect(dbapi_connection: Any, record: Any) -> None:
         # Take over transaction control from the driver, which would otherwise defer BEGIN until the
         # first write and break our read-then-write units of work.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+        record.info["busy_timeout_ms"] = SQLITE_BUSY_TIMEOUT_MS
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
+        # The wait for the write lock is bounded by the caller's deadline, when it set one.
+        timeout_ms = deadline_timeout_ms() or SQLITE_BUSY_TIMEOUT_MS
+        if connection.info.get("busy_timeout_ms") != timeout_ms:
+            connection.exec_driver_sql(f"PRAGMA busy_timeout={int(timeout_ms)}")
+            connection.info["busy_timeout_ms"] = timeout_ms
         # IMMEDIATE takes the write lock up front: two writers queue on busy_timeout instead of both
         # reading and then deadlocking when each tries to upgrade its lock.
         connection.exec_driver_sql("BEGIN IMMEDIATE")
@@ -213,6 +265,9 @@ def translate_infrastructure_error(exc: BaseException) -> Exception | None:
 def _by_sqlstate(state: str | None) -> Exception | None:
     if state in _RETRYABLE_SQLSTATES:
         return TransactionConflict("the transaction conflicted with a concurrent one")
+    if state == _DEADLINE_SQLSTATE and remaining_time() is not None:
+        # Our own deadline-derived statement timeout (an operator's cancel stays UNAVAILABLE).
+        return DeadlineExceeded("the deadline expired while the database was working")
     if state and state.startswith(_UNAVAILABLE_SQLSTATE_CLASSES):
         return Unavailable("the database is unavailable, retry later")
     return None
@@ -254,6 +309,10 @@ class SqlAlchemyUnitOfWork:
         """Create this unit of work's repositories over `session`."""
 
     async def __aenter__(self) -> Self:
+        left = remaining_time()
+        if left is not None and left <= 0:
+            # The caller has given up: starting a transaction would only hold a connection for nobody.
+            raise DeadlineExceeded("the deadline expired before the work started")
         self.committed = False
         self._session = self._sessions()
         self._open_repositories(self._session)

@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
+from typing import Any
 
+import grpc
 import structlog
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy import pool, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from shared.db import connect_args_for
 
 log = structlog.get_logger("tessera.health")
 
@@ -28,9 +34,19 @@ class DatabaseProbe:
     """
 
     def __init__(
-        self, engine: AsyncEngine, on_change: OnChange, *, interval: float = 5.0, timeout: float = 2.0
+        self,
+        engine: AsyncEngine,
+        on_change: OnChange,
+        *,
+        interval: float = 5.0,
+        timeout: float = 2.0,
+        application_name: str | None = None,
     ) -> None:
-        self._engine = create_async_engine(engine.url, poolclass=pool.NullPool)
+        self._engine = create_async_engine(
+            engine.url,
+            poolclass=pool.NullPool,
+            connect_args=connect_args_for(engine.url, application_name),
+        )
         self._on_change = on_change
         self._interval = interval
         self._timeout = timeout
@@ -80,3 +96,58 @@ class DatabaseProbe:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self._engine.dispose()
+
+
+class HealthService(health_pb2_grpc.HealthServicer):  # type: ignore[misc]
+    """`grpc.health.v1.Health` whose Watch streams end once the server shuts down.
+
+    grpcio's own servicer keeps every Watch open until the server's grace period runs out, so one
+    client watching health would hold up every shutdown for the full grace. Here a watcher is told
+    NOT_SERVING and then its stream completes: nothing will change any more.
+    """
+
+    def __init__(self) -> None:
+        self._statuses: dict[str, int] = {"": health_pb2.HealthCheckResponse.SERVING}
+        self._changed = asyncio.Condition()
+        self._shutting_down = False
+
+    async def Check(self, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        status = self._statuses.get(request.service)
+        if status is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"unknown service {request.service!r}")
+        return health_pb2.HealthCheckResponse(status=status)
+
+    async def Watch(self, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        unknown = health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
+        last: int | None = None
+        while True:
+            # The lock is not held while writing: a watcher that does not read must not block updates.
+            async with self._changed:
+                await self._changed.wait_for(partial(self._news_for, request.service, last))
+                status = self._statuses.get(request.service, unknown)
+                ending = self._shutting_down
+            if status != last:
+                yield health_pb2.HealthCheckResponse(status=status)
+                last = status
+            if ending:
+                return
+
+    def _news_for(self, service: str, last: int | None) -> bool:
+        unknown = health_pb2.HealthCheckResponse.SERVICE_UNKNOWN
+        return self._shutting_down or self._statuses.get(service, unknown) != last
+
+    async def set(self, service: str, status: int) -> None:
+        """Set one service's status (ignored once shutdown began: it stays NOT_SERVING)."""
+        async with self._changed:
+            if self._shutting_down:
+                return
+            self._statuses[service] = status
+            self._changed.notify_all()
+
+    async def enter_graceful_shutdown(self) -> None:
+        """NOT_SERVING for every service, for good; watchers get it and their streams end."""
+        async with self._changed:
+            self._shutting_down = True
+            for service in self._statuses:
+                self._statuses[service] = health_pb2.HealthCheckResponse.NOT_SERVING
+            self._changed.notify_all()

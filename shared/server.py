@@ -1,13 +1,14 @@
 """Building, running and stopping a Tessera gRPC server.
 
 The interceptor chain is declared once here, outermost first, so its order is read in one place:
-request id + access log → metrics → (extra) → errors → auth → handler. Metrics sit outside the error
-mapping so that they count the status the client really gets.
+request id + access log → metrics → (extra) → errors → drain gate → auth → handler. Metrics sit outside
+the error mapping so that they count the status the client really gets.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -15,12 +16,12 @@ from dataclasses import dataclass, field
 import grpc
 import structlog
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_health.v1._async import HealthServicer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared import tls
 from shared.config import ServiceSettings
-from shared.health import DatabaseProbe
+from shared.health import DatabaseProbe, HealthService
+from shared.interceptors.drain import DrainGate
 from shared.interceptors.errors import ErrorInterceptor
 from shared.interceptors.request_context import RequestContextInterceptor
 from shared.metrics import MetricsEndpoint, MetricsInterceptor, ServiceMetrics, metrics_host
@@ -39,6 +40,11 @@ def install_uvloop() -> None:
     except ImportError:  # pragma: no cover - uvloop is a dependency on every supported platform
         return
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def database_application_name(settings: ServiceSettings) -> str:
+    """How the service's connections are named in pg_stat_activity (`tessera-data`, `tessera-auth`)."""
+    return f"tessera-{settings.service_name}"
 
 
 def server_credentials(settings: ServiceSettings) -> grpc.ServerCredentials | None:
@@ -61,22 +67,25 @@ class GrpcServer:
     on_stopped: Sequence[Callable[[], Awaitable[None]]] = ()
     # The service's database: probed for health, its pool exported as gauges.
     engine: AsyncEngine | None = None
-    health: HealthServicer = field(default_factory=HealthServicer)
+    health: HealthService = field(default_factory=HealthService)
     metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
     port: int = 0
     metrics_port: int = 0
     _server: grpc.aio.Server | None = None
     _stopping: bool = False
     _probe: DatabaseProbe | None = None
+    _drain: DrainGate | None = None
     _metrics_endpoint: MetricsEndpoint | None = None
 
     async def start(self, listen: str | None = None) -> int:
         """Bind and start serving; returns the bound port (useful with port 0)."""
+        self._drain = DrainGate(self.service_names)
         interceptors = [
             RequestContextInterceptor(),
             MetricsInterceptor(self.metrics, [*self.service_names, "grpc.health.v1.Health"]),
             *self.outer_interceptors,
             ErrorInterceptor(self.domain),
+            self._drain,
             *self.inner_interceptors,
         ]
         max_bytes = self.settings.max_message_bytes
@@ -116,6 +125,7 @@ class GrpcServer:
                 self._database_reachable,
                 interval=self.settings.db_health_interval_seconds,
                 timeout=self.settings.db_health_timeout_seconds,
+                application_name=f"{database_application_name(self.settings)}-health",
             )
             # The first answer decides the initial health; later ones come from the background probe.
             await self._probe.probe_once()
@@ -156,18 +166,26 @@ class GrpcServer:
             await self.health.set(name, status)
 
     async def stop(self, grace: float | None = None) -> None:
-        """SIGTERM path: NOT_SERVING → stop accepting → let in-flight calls finish → close resources."""
+        """SIGTERM path: NOT_SERVING → refuse new calls (UNAVAILABLE) while the running ones finish →
+        stop the gRPC server → close resources. Everything within `grace` seconds."""
         if self._server is None or self._stopping:
             return
         self._stopping = True
-        log.info(
-            "server_stopping",
-            grace_seconds=grace if grace is not None else self.settings.shutdown_grace_seconds,
-        )
+        grace = grace if grace is not None else self.settings.shutdown_grace_seconds
+        loop = asyncio.get_running_loop()
+        ends_at = loop.time() + grace
         await self.health.enter_graceful_shutdown()
+        assert self._drain is not None
+        self._drain.close()
+        log.info("server_stopping", grace_seconds=grace, in_progress=self._drain.in_progress)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(grace):
+                await self._drain.drained()
         if self._probe is not None:
             await self._probe.stop()
-        await self._server.stop(grace if grace is not None else self.settings.shutdown_grace_seconds)
+        # Whatever is still running now (a reflection stream, a call that outlived the grace period) gets
+        # what is left of the grace period, then is cancelled.
+        await self._server.stop(max(0.0, ends_at - loop.time()))
         for close in self.on_stopped:
             await close()
         if self._metrics_endpoint is not None:

@@ -19,7 +19,8 @@ import grpc
 from grpc.aio import ClientCallDetails, Metadata
 
 from shared.client.errors import error_info_of
-from shared.interceptors.request_context import REQUEST_ID_KEY, current_request_id, remaining_time
+from shared.deadlines import remaining_time
+from shared.interceptors.request_context import REQUEST_ID_KEY, current_request_id
 
 AUTHORIZATION_KEY = "authorization"
 # What an RPC inherits from its caller is capped: a caller with no deadline (or a very long one) must

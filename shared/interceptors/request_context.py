@@ -12,6 +12,7 @@ from typing import Any
 import grpc
 import structlog
 
+from shared.deadlines import start_deadline
 from shared.interceptors._handlers import wrap_handler
 from shared.principal import current_principal, set_principal
 
@@ -20,21 +21,12 @@ REQUEST_ID_KEY = "x-request-id"
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 
 _request_id: ContextVar[str] = ContextVar("tessera_request_id", default="")
-# The running RPC's deadline on the `time.monotonic()` clock; None outside an RPC or when the caller set
-# none. Outbound calls made on the RPC's behalf inherit what is left of it (shared/client/interceptors.py).
-_deadline: ContextVar[float | None] = ContextVar("tessera_deadline", default=None)
 log = structlog.get_logger("tessera.access")
 
 
 def current_request_id() -> str:
     """The id of the running RPC ('' outside of one)."""
     return _request_id.get()
-
-
-def remaining_time() -> float | None:
-    """Seconds left until the running RPC's deadline (may be ≤ 0); None without an RPC or a deadline."""
-    deadline = _deadline.get()
-    return None if deadline is None else deadline - time.monotonic()
 
 
 def request_id_from(metadata: Any) -> str:
@@ -68,8 +60,8 @@ class RequestContextInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[mis
 
         def begin(context: grpc.aio.ServicerContext) -> float:
             _request_id.set(request_id)
-            time_left = context.time_remaining()
-            _deadline.set(None if time_left is None else time.monotonic() + time_left)
+            # What the database and outbound calls may spend on this call's behalf (shared/deadlines.py).
+            start_deadline(context.time_remaining())
             set_principal(None)
             structlog.contextvars.clear_contextvars()
             structlog.contextvars.bind_contextvars(request_id=request_id, method=method)
