@@ -22,7 +22,13 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description="Tessera's benchmark harness")
-    parser.add_argument("command", nargs="?", choices=["run", "soak"], default="run")
+    parser.add_argument(
+        "command",
+        nargs="?",
+        choices=["run", "soak"],
+        default="run",
+        help="run: every configuration and target (default); soak: memory under a bounded load",
+    )
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test of the harness")
     parser.add_argument(
         "--set",

@@ -32,7 +32,12 @@ INVENTORY = "/tessera.inventory.v1.InventoryService"
 LIST_PRODUCTS_METHOD = f"{INVENTORY}/ListProducts"
 CREATE_ORDER_METHOD = f"{INVENTORY}/CreateOrder"
 CREATE_PRODUCT_METHOD = f"{INVENTORY}/CreateProduct"
-THROUGHPUT = Load(clients=16, streams=4)  # as in BENCHMARKING.md's reference figures
+
+
+def throughput(calls: int) -> Load:
+    """`calls` calls over 16 connections with 4 streams each, as BENCHMARKING.md's reference figures."""
+    return Load(requests=calls, clients=16, streams=4)
+
 
 # Product numbers (see bench.seed): one read by GetProduct, one ordered by every client of the hot run.
 READ_PRODUCT = 2
@@ -216,29 +221,29 @@ class Bench:
 
     async def baseline_echo(self) -> None:
         target = Target(port=self.echo.port, method=ECHO_METHOD, request=self.get_product().request)
-        load = Load(requests=self.plan.echo_calls, clients=THROUGHPUT.clients, streams=THROUGHPUT.streams)
+        load = throughput(self.plan.echo_calls)
         await self.measure(
             "echo", "baseline A: bare grpc.aio echo", Measured(target, len(target.request)), load, [self.echo]
         )
 
     async def baseline_primary_key(self) -> None:
         target = await measured(self.get_product(port=self.pk.port))
-        load = Load(requests=self.plan.primary_key_calls, clients=16, streams=4)
+        load = throughput(self.plan.primary_key_calls)
         await self.measure("pk", "baseline B: raw asyncpg PK SELECT", target, load, [self.pk])
 
     async def get_product_full_stack(self) -> None:
         target = await measured(self.get_product())
-        load = Load(requests=self.plan.get_product_calls, clients=16, streams=4)
+        load = throughput(self.plan.get_product_calls)
         await self.measure("get_product", "GetProduct, full stack", target, load, [self.stack.data])
 
     async def list_first_page(self) -> None:
         target = await measured(self.list_products())
-        load = Load(requests=self.plan.list_calls, clients=16, streams=4)
+        load = throughput(self.plan.list_calls)
         await self.measure("list_page_1", "ListProducts page 1", target, load, [self.stack.data])
 
     async def list_deep_page(self) -> None:
         target = await measured(self.list_products(self.deep_token))
-        load = Load(requests=self.plan.list_calls, clients=16, streams=4)
+        load = throughput(self.plan.list_calls)
         label = f"ListProducts page {self.plan.deep_page:,}".replace(",", " ")
         await self.measure("list_page_deep", label, target, load, [self.stack.data])
 
