@@ -43,6 +43,12 @@ test: install $(TS_DEPS) ## Run the whole test suite on SQLite and PostgreSQL (s
 demo: install ## Run the README walkthrough against real servers (both services, SQLite) and check every answer
 	TESSERA_TEST_DATABASES=sqlite $(BIN)/pytest -q -p no:randomly tests/e2e/test_walkthrough.py
 
+.PHONY: soak-reliability
+soak-reliability: install ## Long reliability runs: 20x the loads, 1000 generated requests per RPC, both databases
+	@scripts/ensure-postgres
+	TESSERA_TEST_DATABASES=$(DATABASES) TESSERA_RELIABILITY_SCALE=20 TESSERA_FUZZ_EXAMPLES=1000 \
+		$(BIN)/pytest tests/reliability $(PYTEST_ARGS)
+
 .PHONY: lint
 lint: install ## ruff, mypy, import-linter (layer contracts) and buf lint
 	$(BIN)/ruff check .

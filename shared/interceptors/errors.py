@@ -20,7 +20,7 @@ from grpc_status import rpc_status
 
 from shared import errors
 from shared.db import translate_infrastructure_error
-from shared.interceptors._handlers import wrap_handler
+from shared.interceptors._handlers import refusing_undecodable, wrap_handler
 from shared.interceptors.request_context import REQUEST_ID_KEY, current_request_id
 
 log = structlog.get_logger("tessera.errors")
@@ -62,16 +62,50 @@ def _retry_delay(seconds: float) -> duration_pb2.Duration:
     return delay
 
 
+# A status travels in the trailers, and clients refuse trailers over their metadata limit (8 KiB by
+# default): a caller would get RESOURCE_EXHAUSTED instead of our error. So messages and descriptions
+# (which may quote the caller's input) are clipped, and violations are listed until a budget is spent;
+# `ErrorInfo.metadata["omitted_violations"]` says how many did not fit.
+MAX_MESSAGE_CHARS = 512
+MAX_DESCRIPTION_CHARS = 256
+VIOLATIONS_BUDGET_BYTES = 3072
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _within_budget(violations: list[Any]) -> tuple[list[Any], int]:
+    """The violations that fit the budget, in order, and how many were left out."""
+    kept: list[Any] = []
+    used = 0
+    for violation in violations:
+        # Each repeated entry costs its bytes plus a tag and a length prefix.
+        used += violation.ByteSize() + 4
+        if used > VIOLATIONS_BUDGET_BYTES:
+            break
+        kept.append(violation)
+    return kept, len(violations) - len(kept)
+
+
 def build_status(
-    code: grpc.StatusCode, message: str, *, reason: str, domain: str, extra: list[Any] | None = None
+    code: grpc.StatusCode,
+    message: str,
+    *,
+    reason: str,
+    domain: str,
+    extra: list[Any] | None = None,
+    metadata: dict[str, str] | None = None,
 ) -> status_pb2.Status:
     details = [
-        error_details_pb2.ErrorInfo(reason=reason, domain=domain),
+        error_details_pb2.ErrorInfo(reason=reason, domain=domain, metadata=metadata or {}),
         error_details_pb2.RequestInfo(request_id=current_request_id()),
         *(extra or []),
     ]
     return status_pb2.Status(
-        code=getattr(code_pb2, code.name), message=message, details=[_pack(d) for d in details]
+        code=getattr(code_pb2, code.name),
+        message=_clip(message, MAX_MESSAGE_CHARS),
+        details=[_pack(d) for d in details],
     )
 
 
@@ -79,29 +113,36 @@ def status_for(error: errors.TesseraError, domain: str) -> tuple[grpc.StatusCode
     """The status code and `google.rpc.Status` (with details) that `error` means."""
     code = status_code_of(error)
     extra: list[Any] = []
+    omitted = 0
     if isinstance(error, errors.InvalidArgument) and error.violations:
-        extra.append(
-            error_details_pb2.BadRequest(
-                field_violations=[
-                    error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
-                    for v in error.violations
-                ]
-            )
+        field_violations, omitted = _within_budget(
+            [
+                error_details_pb2.BadRequest.FieldViolation(
+                    field=_clip(v.field, MAX_DESCRIPTION_CHARS),
+                    description=_clip(v.description, MAX_DESCRIPTION_CHARS),
+                )
+                for v in error.violations
+            ]
         )
+        extra.append(error_details_pb2.BadRequest(field_violations=field_violations))
     if isinstance(error, errors.FailedPrecondition) and error.violations:
-        extra.append(
-            error_details_pb2.PreconditionFailure(
-                violations=[
-                    error_details_pb2.PreconditionFailure.Violation(
-                        type=v.type, subject=v.subject, description=v.description
-                    )
-                    for v in error.violations
-                ]
-            )
+        violations, omitted = _within_budget(
+            [
+                error_details_pb2.PreconditionFailure.Violation(
+                    type=v.type,
+                    subject=_clip(v.subject, MAX_DESCRIPTION_CHARS),
+                    description=_clip(v.description, MAX_DESCRIPTION_CHARS),
+                )
+                for v in error.violations
+            ]
         )
+        extra.append(error_details_pb2.PreconditionFailure(violations=violations))
     if isinstance(error, errors.ResourceExhausted | errors.Unavailable):
         extra.append(error_details_pb2.RetryInfo(retry_delay=_retry_delay(error.retry_after_seconds)))
-    return code, build_status(code, error.message, reason=error.reason, domain=domain, extra=extra)
+    metadata = {"omitted_violations": str(omitted)} if omitted else None
+    return code, build_status(
+        code, error.message, reason=error.reason, domain=domain, extra=extra, metadata=metadata
+    )
 
 
 async def abort_with_status(context: grpc.aio.ServicerContext, status: status_pb2.Status) -> None:
@@ -162,6 +203,8 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
+        # A request that does not even decode is bad input too: INVALID_ARGUMENT, not grpcio's UNKNOWN.
+        handler = refusing_undecodable(handler)
 
         async def unary(call: Callable[[], Awaitable[Any]], context: grpc.aio.ServicerContext) -> Any:
             try:

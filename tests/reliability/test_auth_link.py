@@ -21,7 +21,7 @@ from tests.support.inventory import (
     order_request,
     pb,
 )
-from tests.support.load import Load
+from tests.support.load import SCALE, Load
 from tests.support.logs import wait_until
 from tests.support.processes import ServiceProcesses
 from tests.support.servers import ServerProcess
@@ -47,9 +47,8 @@ async def test_killing_the_auth_service_fails_no_call_that_carries_a_valid_token
     database_url: str, auth_database_url: str, tmp_path: Path
 ) -> None:
     async with ServiceProcesses(tmp_path) as services:
-        await services.create_user(auth_database_url, "staff@example.com", PASSWORD, "staff")
-        for i in range(CUSTOMERS + 1):
-            await services.create_user(auth_database_url, f"customer-{i}@example.com", PASSWORD, "customer")
+        customers = [(f"customer-{i}@example.com", "customer") for i in range(CUSTOMERS + 1)]
+        await services.create_users(auth_database_url, [("staff@example.com", "staff"), *customers], PASSWORD)
         auth = await services.start_auth(auth_database_url)
         data = await services.start_data(
             database_url,
@@ -89,13 +88,13 @@ async def test_killing_the_auth_service_fails_no_call_that_carries_a_valid_token
                     )
 
             async with Load(workers=8, call=one_call) as load:
-                await load.wait_for(lambda: load.count("OK") >= 40)
+                await load.wait_for(lambda: load.count("OK") >= 40 * SCALE)
                 killed_at = time.monotonic()
                 auth.process.send_signal(signal.SIGKILL)
                 await asyncio.to_thread(auth.process.wait, 10)
                 # The data service notices (its refreshes fail) and goes on with the keys it has.
                 await wait_until(lambda: logged(data, "auth_link_degraded"), within=15)
-                await load.wait_for(lambda: load.count("OK", since=killed_at) >= 200)
+                await load.wait_for(lambda: load.count("OK", since=killed_at) >= 200 * SCALE)
                 newcomer = InventoryClient(stub, unseen_token, "newcomer")
                 await newcomer.CreateOrder(order_request((products[0].id, 1)), timeout=5)
             report = load.report

@@ -38,7 +38,7 @@ from tests.support.inventory import (
     order_request,
     pb,
 )
-from tests.support.load import Load
+from tests.support.load import SCALE, Load
 from tests.support.logs import wait_until
 from tests.support.status import details_of
 from tests.support.tcp_proxy import TcpProxy
@@ -174,17 +174,17 @@ async def test_an_unreachable_database_fails_calls_fast_and_everything_recovers_
             placed[request_id] = "OK"
 
         async with Load(workers=8, call=one_call) as load:
-            await load.wait_for(lambda: load.count("OK") >= 30)
+            await load.wait_for(lambda: load.count("OK") >= 30 * SCALE)
 
             cut_at = time.monotonic()
             await proxy.cut()
             await wait_until(lambda: NOT_SERVING in statuses)
-            await load.wait_for(lambda: load.count("UNAVAILABLE", since=cut_at) >= 30)
+            await load.wait_for(lambda: load.count("UNAVAILABLE", since=cut_at) >= 30 * SCALE)
 
             restored_at = time.monotonic()
             await proxy.restore()
             await wait_until(lambda: statuses[-1:] == [SERVING], within=30)
-            await load.wait_for(lambda: load.count("OK", since=restored_at) >= 30)
+            await load.wait_for(lambda: load.count("OK", since=restored_at) >= 30 * SCALE)
         report = load.report
         watcher.cancel()
 

@@ -28,7 +28,7 @@ from tests.support.inventory import (
     pb,
 )
 from tests.support.link_servers import ADMIN_EMAIL, CUSTOMER_EMAIL, AuthServerHandle
-from tests.support.load import Load
+from tests.support.load import SCALE, Load
 from tests.support.logs import wait_until
 from tests.support.ops import free_port, scrape
 from tests.support.processes import ServiceProcesses
@@ -94,7 +94,7 @@ async def test_sigterm_under_load_drains_in_flight_calls_refuses_new_ones_and_ex
 
                 load = Load(workers=6, call=one_call)
                 async with load:
-                    await load.wait_for(lambda: load.count("OK") >= 20)
+                    await load.wait_for(lambda: load.count("OK") >= 20 * SCALE)
                     async with lock_held(database_url, locked.id):
                         # Stock changes that wait for the test's lock: in the server when SIGTERM comes.
                         blocked = [

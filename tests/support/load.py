@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -24,6 +25,8 @@ import grpc
 
 from tests.support.logs import wait_until
 
+# `make soak-reliability` multiplies the loads of the reliability cases by this.
+SCALE = int(os.environ.get("TESSERA_RELIABILITY_SCALE", "1"))
 # A call: gets a sequence number, returns the response (or raises AioRpcError).
 Call = Callable[[int], Awaitable[Any]]
 _BACK_OFF = {"UNAVAILABLE", "RESOURCE_EXHAUSTED"}
@@ -67,13 +70,13 @@ class Load:
     def count(self, code: str, since: float = 0.0) -> int:
         return sum(1 for o in self.report.outcomes if o.code == code and o.started >= since)
 
-    async def wait_for(self, condition: Callable[[], bool], *, within: float = 30.0) -> None:
+    async def wait_for(self, condition: Callable[[], bool], *, within: float | None = None) -> None:
         async def check() -> bool:
             if self.report.crashes:
                 raise self.report.crashes[0]
             return condition()
 
-        await wait_until(check, within=within)
+        await wait_until(check, within=within if within is not None else 30.0 * SCALE)
 
     async def _work(self) -> None:
         while not self._stopped.is_set():

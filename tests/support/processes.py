@@ -34,12 +34,15 @@ class ServiceProcesses:
         self.key_file = self.keys.write_pem(directory / "auth-signing-keys.pem")
         self.started: list[ServerProcess] = []
         self._migrated: set[str] = set()
+        # Processes may be started concurrently; their database is migrated once.
+        self._migrating = asyncio.Lock()
 
     async def _migrate(self, script_location: Path, database_url: str) -> None:
         # The deploy step of a real database (`serve` would migrate SQLite itself, finding it at head).
-        if database_url not in self._migrated:
-            await upgrade_to_head(script_location, database_url)
-        self._migrated.add(database_url)
+        async with self._migrating:
+            if database_url not in self._migrated:
+                await upgrade_to_head(script_location, database_url)
+            self._migrated.add(database_url)
 
     def auth_settings(self, database_url: str) -> AuthSettings:
         return AuthSettings(
@@ -87,15 +90,25 @@ class ServiceProcesses:
 
     async def create_user(self, auth_database_url: str, email: str, password: str, role: str) -> str:
         """A user of any role in the auth database, as `tessera-auth create-user` makes one."""
+        [user_id] = await self.create_users(auth_database_url, [(email, role)], password)
+        return user_id
+
+    async def create_users(
+        self, auth_database_url: str, users: list[tuple[str, str]], password: str
+    ) -> list[str]:
+        """Users given as (email, role), all with `password`; returns their ids."""
         await self._migrate(AUTH_MIGRATIONS, auth_database_url)
         core = build_core(self.auth_settings(auth_database_url))
         try:
-            user = await core.registration.register(
-                email=email, password=password, display_name="", roles=[Role(role)]
-            )
+            created = [
+                await core.registration.register(
+                    email=email, password=password, display_name="", roles=[Role(role)]
+                )
+                for email, role in users
+            ]
         finally:
             await core.close()
-        return str(user.id)
+        return [str(user.id) for user in created]
 
     async def create_client(self, auth_database_url: str, name: str, scopes: str) -> tuple[str, str]:
         """A service account: (client_id, client_secret)."""
