@@ -44,9 +44,9 @@ demo: install ## Run the README walkthrough against real servers (both services,
 	TESSERA_TEST_DATABASES=sqlite $(BIN)/pytest -q -p no:randomly tests/e2e/test_walkthrough.py
 
 .PHONY: soak-reliability
-soak-reliability: install ## Long reliability runs: 20x the loads, 1000 generated requests per RPC, both databases
+soak-reliability: install ## Long reliability runs: 20x the loads, 500 generated requests per RPC, both databases
 	@scripts/ensure-postgres
-	TESSERA_TEST_DATABASES=$(DATABASES) TESSERA_RELIABILITY_SCALE=20 TESSERA_FUZZ_EXAMPLES=1000 \
+	TESSERA_TEST_DATABASES=$(DATABASES) TESSERA_RELIABILITY_SCALE=20 TESSERA_FUZZ_EXAMPLES=500 \
 		$(BIN)/pytest tests/reliability $(PYTEST_ARGS)
 
 .PHONY: lint

@@ -90,6 +90,10 @@ async def test_the_database_is_told_what_is_left_of_the_deadline(
     # deadline up by a few milliseconds); no limit without a deadline.
     assert 0 < with_deadline < 3100
     assert without_deadline == 0
+    print(
+        f"\nRELIABILITY deadline: 3 s deadline -> statement_timeout {with_deadline} ms; "
+        f"none -> {without_deadline}"
+    )
 
 
 async def test_a_unit_of_work_carries_the_deadline_into_its_transaction_and_no_further(

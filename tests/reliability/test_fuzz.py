@@ -266,7 +266,9 @@ async def test_generated_requests_are_refused_precisely_and_change_nothing(
 
 
 @pytest.mark.parametrize(
-    "method", [INVENTORY.methods_by_name["GetProduct"], AUTH.methods_by_name["GetCurrentUser"]]
+    "method",
+    [INVENTORY.methods_by_name["GetProduct"], AUTH.methods_by_name["GetCurrentUser"]],
+    ids=lambda m: f"{m.containing_service.name}.{m.name}",
 )
 async def test_generated_tokens_never_get_in_and_never_break_anything(
     targets: Targets, method: MethodDescriptor
