@@ -84,6 +84,18 @@ proto-check: install clients/ts/node_modules ## Fail when the committed generate
 	echo "generated code is up to date" || \
 	{ echo "generated code is stale: run 'make proto' and commit the result"; exit 1; }
 
+.PHONY: bench
+bench: install ## Benchmark on PostgreSQL against bare gRPC baselines: table + bench/results/*.json (BENCH_QUICK=1: smoke run)
+	@bench/ensure-h2load
+	@TESSERA_TEST_DATABASES=postgres scripts/ensure-postgres
+	$(BIN)/python -m bench run $(if $(BENCH_QUICK),--quick) $(BENCH_ARGS)
+
+.PHONY: soak
+soak: install ## 5-minute bounded load; fails unless each service's memory stays flat (±10 %)
+	@bench/ensure-h2load
+	@TESSERA_TEST_DATABASES=postgres scripts/ensure-postgres
+	$(BIN)/python -m bench soak $(if $(BENCH_QUICK),--quick) $(BENCH_ARGS)
+
 .PHONY: up
 up: install ## Start PostgreSQL and both services over mTLS with docker compose (dev secrets in deploy/secrets/)
 	$(BIN)/python scripts/dev-secrets >/dev/null

@@ -33,10 +33,10 @@ async def create_server(settings: DataSettings, *, key_set: KeySet | None = None
         pool_timeout=settings.db_pool_timeout_seconds,
         application_name=database_application_name(settings),
     )
-    sessions = session_factory(engine)
+    sessions, readers = session_factory(engine), session_factory(engine, read_only=True)
 
-    def unit_of_work() -> InventoryUnitOfWork:
-        return InventoryUnitOfWork(sessions)
+    def unit_of_work(*, read_only: bool = False) -> InventoryUnitOfWork:
+        return InventoryUnitOfWork(readers if read_only else sessions)
 
     metrics = ServiceMetrics()
     on_stopped: list[Callable[[], Awaitable[None]]] = [engine.dispose]

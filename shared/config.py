@@ -6,6 +6,7 @@ default that is only safe on a developer's laptop and names each one.
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from pathlib import Path
 from typing import ClassVar, Literal
@@ -127,6 +128,10 @@ class ServiceSettings(BaseSettings):
         return self
 
 
+def _cores_but_one() -> int:
+    return max(1, min(64, (os.cpu_count() or 2) - 1))
+
+
 class AuthSettings(ServiceSettings):
     """Settings of the auth service (`AUTH_*`)."""
 
@@ -149,8 +154,9 @@ class AuthSettings(ServiceSettings):
     argon2_time_cost: int = Field(default=2, ge=1)
     argon2_parallelism: int = Field(default=1, ge=1, le=16)
     # At most this many argon2 computations run at once (each holds argon2_memory_kib); the rest queue,
-    # so a login storm can neither exhaust memory nor starve the event loop.
-    password_hash_concurrency: int = Field(default=2, ge=1, le=64)
+    # so a login storm can neither exhaust memory nor starve the event loop. One core fewer than the
+    # machine has: the event loop keeps a core of its own (bench/README.md, login storm).
+    password_hash_concurrency: int = Field(default_factory=_cores_but_one, ge=1, le=64)
 
     def insecure_defaults(self) -> list[str]:
         problems = super().insecure_defaults()

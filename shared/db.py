@@ -13,12 +13,15 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+import asyncpg
 import structlog
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.util import await_only, greenlet_spawn
 
 from shared.deadlines import remaining_time
 from shared.errors import DeadlineExceeded, TransactionConflict, Unavailable
@@ -76,9 +79,6 @@ def create_engine(
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_timeout=pool_timeout,
-        # A connection that died while idle (database restart, pg_terminate_backend) is noticed on
-        # checkout and replaced, so the next RPC after an outage succeeds.
-        pool_pre_ping=True,
         pool_recycle=1800,
         # Statement parameters (password hashes, token hashes, emails) stay out of error messages,
         # which end up in logs.
@@ -86,6 +86,7 @@ def create_engine(
         echo=echo,
         connect_args=connect_args_for(url, application_name),
     )
+    _ping_on_checkout(engine)
 
     @event.listens_for(engine.sync_engine, "begin")
     def _bound_by_deadline(connection: Any) -> None:
@@ -99,6 +100,25 @@ def create_engine(
             )
 
     return engine
+
+
+def _ping_on_checkout(engine: AsyncEngine) -> None:
+    """A connection that died while idle (database restart, pg_terminate_backend) is noticed on
+    checkout and replaced, so the next RPC after an outage succeeds.
+
+    This is `pool_pre_ping` in one round trip: the asyncpg dialect's own ping wraps its query in
+    BEGIN/ROLLBACK (for pgbouncer's transaction mode, which we do not run behind), three round trips on
+    every checkout.
+    """
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _ping(_dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        driver_connection: Any = record.driver_connection
+        try:
+            await_only(driver_connection.fetchrow(";"))
+        except Exception as exc:
+            # The pool discards this connection and checks out (or opens) another.
+            raise DisconnectionError("the pooled connection is gone") from exc
 
 
 def ensure_sqlite_directory(url: str) -> None:
@@ -148,8 +168,58 @@ def _create_sqlite_engine(
     return engine
 
 
-def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+def session_factory(engine: AsyncEngine, *, read_only: bool = False) -> async_sessionmaker[AsyncSession]:
+    """Sessions for units of work; `read_only` ones are for use cases that only read.
+
+    On PostgreSQL a read-only session runs each statement on its own (autocommit), without a
+    transaction: no BEGIN and no ROLLBACK round trip around a one-query use case. Each statement then
+    sees its own snapshot, so only use cases whose reads need not agree with each other may use one.
+    SQLite keeps its usual transactions (its connections begin explicitly; see `_create_sqlite_engine`).
+    """
+    outside_transactions = read_only and engine.url.get_backend_name() != "sqlite"
+    if outside_transactions:
+        engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+    return async_sessionmaker(
+        engine,
+        expire_on_commit=False,
+        autoflush=False,
+        info={_OUTSIDE_TRANSACTIONS: outside_transactions},
+    )
+
+
+_OUTSIDE_TRANSACTIONS = "tessera_reads_outside_transactions"
+
+
+def reads_outside_transactions(session: AsyncSession) -> bool:
+    """The session is read-only on PostgreSQL: a repository may then send a one-statement read straight
+    to the driver (`driver_connection`), which no transaction could be bypassed by."""
+    return bool(session.info.get(_OUTSIDE_TRANSACTIONS))
+
+
+@contextlib.asynccontextmanager
+async def driver_connection(session: AsyncSession) -> AsyncIterator[Any]:
+    """The asyncpg connection of a pooled connection, for a hot read in a read-only session.
+
+    SQLAlchemy's pool (and its liveness ping) without its statement execution and result machinery,
+    which cost several times the query itself (bench/README.md). Errors are the driver's own
+    (`INFRASTRUCTURE_ERRORS` covers them). A connection whose query was interrupted is closed rather
+    than handed to the next caller mid-protocol.
+    """
+    engine = session.bind
+    if not isinstance(engine, AsyncEngine) or not reads_outside_transactions(session):
+        raise RuntimeError("driver_connection needs a read-only PostgreSQL session")
+    pooled = await engine.raw_connection()
+    try:
+        yield pooled.driver_connection
+    except BaseException:
+        # Closed and replaced, never handed on mid-protocol; invalidating also checks it back in.
+        await asyncio.shield(greenlet_spawn(pooled.invalidate))
+        raise
+    # Back to the pool, which may close an overflow connection: I/O, hence the greenlet. Not shielded
+    # (a shield is a task per call, a third of this path's CPU): only that close can be interrupted,
+    # after the pool has let go of the connection, so a cancelled RPC loses nothing but a socket that
+    # the garbage collector closes.
+    await greenlet_spawn(pooled.close)
 
 
 def sqlstate_of(exc: BaseException) -> str | None:
@@ -172,15 +242,14 @@ def translate_infrastructure_error(exc: BaseException) -> Exception | None:
     """
     if isinstance(exc, PoolTimeoutError):
         return Unavailable("the database is busy, retry later", retry_after_seconds=1.0)
+    if isinstance(exc, asyncpg.PostgresError):
+        # Raised by the raw driver calls some repositories make on hot read paths; a lost connection
+        # is class 08 here too.
+        return _by_sqlstate(exc.sqlstate)
     if isinstance(exc, DBAPIError):
-        state = sqlstate_of(exc)
-        if state in _RETRYABLE_SQLSTATES:
-            return TransactionConflict("the transaction conflicted with a concurrent one")
-        if state == _DEADLINE_SQLSTATE and remaining_time() is not None:
-            # Our own deadline-derived statement timeout (an operator's cancel stays UNAVAILABLE).
-            return DeadlineExceeded("the deadline expired while the database was working")
-        if state and state.startswith(_UNAVAILABLE_SQLSTATE_CLASSES):
-            return Unavailable("the database is unavailable, retry later")
+        translated = _by_sqlstate(sqlstate_of(exc))
+        if translated is not None:
+            return translated
         if exc.connection_invalidated or isinstance(exc, InterfaceError):
             return Unavailable("the database connection was lost, retry later")
         if isinstance(exc, OperationalError):
@@ -193,11 +262,26 @@ def translate_infrastructure_error(exc: BaseException) -> Exception | None:
     return None
 
 
+def _by_sqlstate(state: str | None) -> Exception | None:
+    if state in _RETRYABLE_SQLSTATES:
+        return TransactionConflict("the transaction conflicted with a concurrent one")
+    if state == _DEADLINE_SQLSTATE and remaining_time() is not None:
+        # Our own deadline-derived statement timeout (an operator's cancel stays UNAVAILABLE).
+        return DeadlineExceeded("the deadline expired while the database was working")
+    if state and state.startswith(_UNAVAILABLE_SQLSTATE_CLASSES):
+        return Unavailable("the database is unavailable, retry later")
+    return None
+
+
+# What `translate_infrastructure_error` may turn into a client-facing error.
+INFRASTRUCTURE_ERRORS = (DBAPIError, PoolTimeoutError, asyncpg.PostgresError, ConnectionError, OSError)
+
+
 @contextlib.contextmanager
 def infrastructure_errors_translated() -> Any:
     try:
         yield
-    except (DBAPIError, PoolTimeoutError, ConnectionError, OSError) as exc:
+    except INFRASTRUCTURE_ERRORS as exc:
         translated = translate_infrastructure_error(exc)
         if translated is None:
             raise
@@ -240,14 +324,17 @@ class SqlAlchemyUnitOfWork:
         session, self._session = self._session, None
         if session is None:
             return
-        try:
-            if not self.committed:
-                # Shielded: a cancelled RPC must still give its connection back in a clean state.
-                await asyncio.shield(session.rollback())
-        except Exception:
-            log.warning("rollback_failed", exc_info=True)
-        finally:
-            await asyncio.shield(session.close())
+        # A session that never began (a read served by `driver_connection`) or whose commit already
+        # returned its connection holds nothing: skip the two round trips through the greenlet.
+        if session.in_transaction():
+            try:
+                if not self.committed:
+                    # Shielded: a cancelled RPC must still give its connection back in a clean state.
+                    await asyncio.shield(session.rollback())
+            except Exception:
+                log.warning("rollback_failed", exc_info=True)
+            finally:
+                await asyncio.shield(session.close())
         if exc is not None and not isinstance(exc, Exception):
             return
         if exc is not None:

@@ -10,10 +10,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator, Mapping
 
-from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.exc import IntegrityError
 
-from shared.db import translate_infrastructure_error
+from shared.db import INFRASTRUCTURE_ERRORS, translate_infrastructure_error
 from shared.errors import FailedPrecondition, NotFound, TesseraError
 
 ErrorFactory = Callable[[], TesseraError]
@@ -70,7 +69,7 @@ def database_errors(constraint_errors: Mapping[str, ErrorFactory] | None = None)
         if factory is None:
             raise
         raise factory() from exc
-    except (DBAPIError, PoolTimeoutError, ConnectionError, OSError) as exc:
+    except INFRASTRUCTURE_ERRORS as exc:
         translated = translate_infrastructure_error(exc)
         if translated is None:
             raise

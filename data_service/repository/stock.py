@@ -14,6 +14,9 @@ from data_service.domain.stock import MovementReason, StockMovement
 from data_service.repository.errors import database_errors
 from data_service.repository.models import stock_movements
 
+# Built once: see the note on hot statements in products.py.
+_INSERT_MOVEMENTS = insert(stock_movements)
+
 
 def _movement_from_row(row: Row[Any]) -> StockMovement:
     return StockMovement(
@@ -37,7 +40,7 @@ class SqlStockMovementRepository:
         with database_errors():
             connection = await self._session.connection()
             await connection.execute(
-                insert(stock_movements),
+                _INSERT_MOVEMENTS,
                 [
                     {
                         "id": movement.id,

@@ -69,7 +69,7 @@ class OrderService:
 
     async def get_order(self, caller: Caller, order_id: UUID) -> Order:
         """One order; another caller's order answers NOT_FOUND unless the caller has orders.admin."""
-        async with self._unit_of_work() as uow:
+        async with self._unit_of_work(read_only=True) as uow:
             return await _visible_order(uow, caller, order_id)
 
     async def list_orders(self, caller: Caller, command: ListOrders) -> Page[Order]:
@@ -81,7 +81,7 @@ class OrderService:
         status = query.status.value if query.status else None
         digest = filters_digest("orders", query.owner, status)
         after = parse_key(resume_key(command.page_token, digest), newest_first_key)
-        async with self._unit_of_work() as uow:
+        async with self._unit_of_work(read_only=True) as uow:
             rows = await uow.orders.list_page(query, after=after, limit=command.page_size + 1)
         return page_of(rows, command.page_size, digest, lambda o: key_of_newest_first(o.create_time, o.id))
 
@@ -116,7 +116,7 @@ class OrderService:
         """Units sold and revenue per product over placed and fulfilled orders created in
         `[start_time, end_time)`, best sellers first; needs orders.admin."""
         _require_admin(caller)
-        async with self._unit_of_work() as uow:
+        async with self._unit_of_work(read_only=True) as uow:
             return await uow.orders.sales_report(command.start_time, command.end_time, command.limit)
 
 

@@ -109,8 +109,15 @@ class UnitOfWork(Protocol):
     async def commit(self) -> None: ...
 
 
-# Each call opens a new unit of work, so one use case can run again after a conflict.
-UnitOfWorkFactory = Callable[[], UnitOfWork]
+class UnitOfWorkFactory(Protocol):
+    """Opens a new unit of work per call, so one use case can run again after a conflict."""
+
+    def __call__(self, *, read_only: bool = False) -> UnitOfWork:
+        """`read_only`: the use case only reads, and its reads need not see one snapshot (each may run
+        on its own, without a transaction); it never commits."""
+        ...
+
+
 Clock = Callable[[], datetime]
 
 

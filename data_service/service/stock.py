@@ -73,7 +73,7 @@ class StockService:
         """One page of a product's ledger, newest first; NOT_FOUND for a product that does not exist."""
         digest = filters_digest("movements", str(command.product_id))
         after = parse_key(resume_key(command.page_token, digest), newest_first_key)
-        async with self._unit_of_work() as uow:
+        async with self._unit_of_work(read_only=True) as uow:
             if await uow.products.get(command.product_id) is None:
                 raise ProductNotFound(command.product_id)
             rows = await uow.movements.list_page(command.product_id, after=after, limit=command.page_size + 1)

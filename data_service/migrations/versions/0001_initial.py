@@ -106,6 +106,12 @@ def upgrade() -> None:
         sa.CheckConstraint("unit_price_minor_units >= 0", name=op.f("ck_order_lines_unit_price_not_negative")),
         sa.CheckConstraint("line_number >= 0", name=op.f("ck_order_lines_line_number_not_negative")),
     )
+    op.create_index(
+        "ix_order_lines_order_id_report",
+        "order_lines",
+        ["order_id"],
+        postgresql_include=["product_id", "sku", "quantity", "unit_price_currency", "unit_price_minor_units"],
+    )
 
     op.create_table(
         "stock_movements",
@@ -155,6 +161,7 @@ def downgrade() -> None:
     op.drop_table("stock_movements")
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP FUNCTION IF EXISTS stock_movements_append_only()")
+    op.drop_index("ix_order_lines_order_id_report", table_name="order_lines")
     op.drop_table("order_lines")
     op.drop_index("ix_orders_create_time_id", table_name="orders")
     op.drop_index("ix_orders_status_create_time_id", table_name="orders")

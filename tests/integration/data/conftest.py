@@ -25,5 +25,9 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 
 @pytest.fixture
 def unit_of_work(engine: AsyncEngine) -> Callable[[], InventoryUnitOfWork]:
-    sessions = session_factory(engine)
-    return lambda: InventoryUnitOfWork(sessions)
+    sessions, readers = session_factory(engine), session_factory(engine, read_only=True)
+
+    def open_unit_of_work(*, read_only: bool = False) -> InventoryUnitOfWork:
+        return InventoryUnitOfWork(readers if read_only else sessions)
+
+    return open_unit_of_work

@@ -17,6 +17,7 @@ EXPECTED_INDEXES = {
         "ix_orders_status_create_time_id",
         "ix_orders_create_time_id",
     },
+    "order_lines": {"ix_order_lines_order_id_report"},
     "stock_movements": {"ix_stock_movements_product_id_create_time_id"},
 }
 

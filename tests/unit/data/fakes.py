@@ -183,9 +183,11 @@ class FakeIdempotencyKeys:
 class FakeUnitOfWork:
     """A transaction over a copy of `database`; `commit()` publishes the copy, leaving without it drops it."""
 
-    def __init__(self, database: FakeDatabase, events: list[str]) -> None:
+    def __init__(self, database: FakeDatabase, events: list[str], *, read_only: bool = False) -> None:
         self.database = database
         self.events = events
+        # A read-only unit of work runs without a transaction on PostgreSQL: it must never write.
+        self.read_only = read_only
         self.committed = False
         self.lock_orders: list[list[UUID]] = []
         # Test knobs: how many compare-and-set writes lose to a "concurrent" writer, and how many
@@ -210,6 +212,7 @@ class FakeUnitOfWork:
             self.events.append("rollback")
 
     async def commit(self) -> None:
+        assert not self.read_only, "a use case committed a read-only unit of work"
         if self.conflicts_on_commit:
             self.conflicts_on_commit -= 1
             raise TransactionConflict("fake serialization failure")
@@ -240,8 +243,8 @@ class FakeStore:
     lose_compare_and_set: int = 0
     conflicts_on_commit: int = 0
 
-    def unit_of_work(self) -> FakeUnitOfWork:
-        uow = FakeUnitOfWork(self.database, self.events)
+    def unit_of_work(self, *, read_only: bool = False) -> FakeUnitOfWork:
+        uow = FakeUnitOfWork(self.database, self.events, read_only=read_only)
         # Knobs are consumed across attempts, as a retry would see them.
         uow.lose_next_compare_and_set, self.lose_compare_and_set = self.lose_compare_and_set, 0
         uow.conflicts_on_commit, self.conflicts_on_commit = (

@@ -1,0 +1,1 @@
+"""The benchmark harness (bench/), exercised at toy sizes."""
