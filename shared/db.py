@@ -93,6 +93,10 @@ def create_engine(
         # SET LOCAL (set_config's third argument): the limit ends with the transaction, so a pooled
         # connection never carries one caller's deadline into the next caller's work. One round trip,
         # one prepared statement whatever the value.
+        if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+            # Read-only sessions run single statements outside any transaction (see session_factory):
+            # there is no transaction to bound, and the caller's cancellation stops the statement.
+            return
         timeout_ms = deadline_timeout_ms()
         if timeout_ms is not None:
             connection.execute(
