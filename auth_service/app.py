@@ -83,7 +83,12 @@ def build_core(settings: AuthSettings) -> AuthCore:
     # the same verifier the data service uses, fed with the keys it publishes.
     key_set = KeySet()
     key_set.replace(key_ring.public_keys())
-    verifier = AccessTokenVerifier(key_set, issuer=settings.issuer, audience=settings.audience)
+    verifier = AccessTokenVerifier(
+        key_set,
+        issuer=settings.issuer,
+        audience=settings.audience,
+        max_lifetime_seconds=settings.access_token_ttl,
+    )
     tokens = JwtAccessTokens(
         key_ring,
         verifier,

@@ -50,7 +50,12 @@ async def create_server(settings: DataSettings, *, key_set: KeySet | None = None
         await jwks.start()
         key_set, refresh_keys = jwks.key_set, jwks.refresh_for_unknown_kid
         on_stopped.insert(0, jwks.stop)
-    verifier = AccessTokenVerifier(key_set, issuer=settings.issuer, audience=settings.audience)
+    verifier = AccessTokenVerifier(
+        key_set,
+        issuer=settings.issuer,
+        audience=settings.audience,
+        max_lifetime_seconds=settings.access_token_max_ttl,
+    )
     servicer = InventoryServicer(
         catalog=CatalogService(unit_of_work),
         stock=StockService(unit_of_work),

@@ -195,6 +195,9 @@ class DataSettings(ServiceSettings):
     jwks_min_refetch_seconds: float = Field(default=5.0, ge=0)
     # How long start-up waits for the first key set before serving without it (see shared/jwks.py).
     jwks_startup_wait_seconds: float = Field(default=5.0, ge=0)
+    # The longest lifetime (exp - iat, seconds) an access token may claim; longer ones are refused even
+    # with a valid signature. Keep it at least AUTH_ACCESS_TOKEN_TTL.
+    access_token_max_ttl: int = Field(default=3600, ge=30, le=86400)
 
     def insecure_defaults(self) -> list[str]:
         problems = super().insecure_defaults()
