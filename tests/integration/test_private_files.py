@@ -72,6 +72,6 @@ def test_the_development_signing_key_is_owner_only(tmp_path: Path) -> None:
 def test_an_existing_shared_directory_is_left_alone(tmp_path: Path) -> None:
     shared = tmp_path / "shared"
     shared.mkdir(mode=0o755)
-    os.chmod(shared, 0o755)
+    os.chmod(shared, 0o755)  # noqa: S103 - the permissive directory is the point of the test
     assert write_new_key_file(shared / "key.pem")
     assert (mode(shared), mode(shared / "key.pem")) == (0o755, 0o600)

@@ -99,6 +99,7 @@ class Targets:
 
 def forged_page_tokens(real: str) -> list[str]:
     """Tokens shaped like ours (same filters digest) with keys we never issue."""
+    real = real.rpartition(".")[0]  # the signed body, without its HMAC
     padded = real + "=" * (-len(real) % 4)
     decoded = json.loads(base64.urlsafe_b64decode(padded))
     keys: list[Any] = [

@@ -310,7 +310,9 @@ def test_a_token_issued_in_the_future_is_refused_by_the_verifiers_own_clock() ->
         behind.verify(signed(body=claims(iat=now, exp=now + 300)))
     assert refused.value.why == "issued in the future"
     # Within the leeway it is accepted.
-    assert verifier(clock=lambda: now - 5).verify(signed(body=claims(iat=now, exp=now + 300))).issued_at == now
+    assert (
+        verifier(clock=lambda: now - 5).verify(signed(body=claims(iat=now, exp=now + 300))).issued_at == now
+    )
 
 
 def _keys() -> KeySet:
