@@ -170,6 +170,10 @@ class AuthSettings(ServiceSettings):
     # so a login storm can neither exhaust memory nor starve the event loop. One core fewer than the
     # machine has: the event loop keeps a core of its own (bench/README.md, login storm).
     password_hash_concurrency: int = Field(default_factory=_cores_but_one, ge=1, le=64)
+    # Registrations hash in a pool of their own, so that a burst of them never delays a login.
+    registration_hash_concurrency: int = Field(default=1, ge=1, le=64)
+    # Register calls per client address in 15 minutes (counted in the database, shared by replicas).
+    registrations_per_address: int = Field(default=10, ge=1)
 
     def insecure_defaults(self) -> list[str]:
         problems = super().insecure_defaults()

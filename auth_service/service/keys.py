@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from shared.jwk import public_jwk, thumbprint
-from shared.private_files import private_directory
+from shared.private_files import PRIVATE_FILE_MODE, private_directory
 
 log = structlog.get_logger("tessera.auth.keys")
 
@@ -120,6 +120,8 @@ def write_new_key_file(path: Path) -> bool:
         # O_EXCL: two processes starting at once cannot overwrite each other's key.
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
+        # A key left readable by an older version is made owner-only; its content stays.
+        os.chmod(path, PRIVATE_FILE_MODE)
         return False
     with os.fdopen(descriptor, "wb") as file:
         file.write(private_key_pem(Ed25519PrivateKey.generate()))

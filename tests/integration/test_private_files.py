@@ -67,6 +67,11 @@ def test_the_development_signing_key_is_owner_only(tmp_path: Path) -> None:
     key = tmp_path / "var" / "auth-signing-key.pem"
     assert write_new_key_file(key)
     assert (mode(key.parent), mode(key)) == (0o700, 0o600)
+    # One left world-readable by an older run keeps its content and loses the permissions.
+    content = key.read_bytes()
+    key.chmod(0o644)
+    assert not write_new_key_file(key)
+    assert (mode(key), key.read_bytes()) == (0o600, content)
 
 
 def test_an_existing_shared_directory_is_left_alone(tmp_path: Path) -> None:

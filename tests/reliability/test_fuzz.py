@@ -60,7 +60,12 @@ AUTH_TABLES = (
 )
 # A refused grant or password change is counted against the account and the peer: that is the
 # brute-force limit working, not a partial write.
-COUNTED_WHEN_REFUSED = {"Token": "login_attempts", "ChangePassword": "login_attempts"}
+COUNTED_WHEN_REFUSED = {
+    "Token": "login_attempts",
+    "ChangePassword": "login_attempts",
+    # Registrations per address are counted before the email is found taken.
+    "Register": "login_attempts",
+}
 NEVER = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}
 MAX_MESSAGE_BYTES = ServiceSettings.model_fields["max_message_bytes"].default
 PASSWORD = "correct horse battery staple"

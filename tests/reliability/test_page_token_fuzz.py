@@ -64,7 +64,7 @@ async def _seeded(rig: DataRig) -> dict[str, tuple[Listing, str]]:
     async def orders_page(client: InventoryClient, token: str) -> Any:
         return await client.ListOrders(pb.ListOrdersRequest(page_size=1, page_token=token))
 
-    seeded = {}
+    seeded: dict[str, tuple[Listing, str]] = {}
     for name, listing in (
         ("ListProducts", products_page),
         ("ListStockMovements", movements_page),
@@ -171,7 +171,7 @@ async def test_generated_page_tokens_are_invalid_page_token_never_internal(start
             details = details_of(error)
             assert (details.reason, details.bad_fields) == ("INVALID_PAGE_TOKEN", {"page_token"}), token
 
-        return check  # type: ignore[no-any-return]
+        return check
 
     for name, (listing, real) in seeded.items():
         await asyncio.to_thread(checker(name, listing, real))
