@@ -171,3 +171,17 @@ def test_the_commands_exit_2_and_say_which_setting(command: str, case: str, tmp_
     for word in words:
         assert word in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_production_needs_a_page_token_key_of_32_bytes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    apply(monkeypatch, production_env(tmp_path))
+    monkeypatch.delenv("DATA_PAGE_TOKEN_KEY_FILE")
+    with pytest.raises(ValueError, match="DATA_PAGE_TOKEN_KEY/DATA_PAGE_TOKEN_KEY_FILE are unset"):
+        DataSettings()
+    monkeypatch.setenv("DATA_PAGE_TOKEN_KEY", "too short")
+    with pytest.raises(ValueError, match="at least 32 bytes"):
+        DataSettings()
+    monkeypatch.setenv("DATA_PAGE_TOKEN_KEY", "k" * 32)
+    assert DataSettings().page_token_secret() == b"k" * 32
