@@ -68,6 +68,9 @@ class ServiceSettings(BaseSettings):
     tls_client_ca_file: Path | None = None
     # In-flight RPCs get this long to finish after SIGTERM.
     shutdown_grace_seconds: float = Field(default=10.0, gt=0)
+    # After SIGTERM, health says NOT_SERVING (and new calls are refused) at least this long, so that
+    # load balancers polling health see it before the server goes away (bounded by the grace period).
+    shutdown_drain_seconds: float = Field(default=1.0, ge=0)
     # Beyond this many concurrent RPCs the server answers RESOURCE_EXHAUSTED instead of queueing.
     max_concurrent_rpcs: int = Field(default=1000, ge=1)
     max_message_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
