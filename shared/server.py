@@ -1,8 +1,9 @@
 """Building, running and stopping a Tessera gRPC server.
 
 The interceptor chain is declared once here, outermost first, so its order is read in one place:
-request id + access log → metrics → (extra) → errors → drain gate → auth → handler. Metrics sit outside
-the error mapping so that they count the status the client really gets.
+calls in progress → request id + access log → metrics → (extra) → errors → concurrency limits → drain
+gate → auth → handler. Metrics sit outside the error mapping so that they count the status the client
+really gets.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from shared.config import ServiceSettings
 from shared.health import DatabaseProbe, HealthService
 from shared.interceptors.drain import DrainGate
 from shared.interceptors.errors import ErrorInterceptor
+from shared.interceptors.limits import ConcurrencyLimits
 from shared.interceptors.request_context import RequestContextInterceptor
 from shared.metrics import MetricsEndpoint, MetricsInterceptor, ServiceMetrics, metrics_host
 from shared.reflection import enable_reflection
@@ -89,13 +91,16 @@ class GrpcServer:
             MetricsInterceptor(self.metrics, [*self.service_names, "grpc.health.v1.Health"]),
             *self.outer_interceptors,
             ErrorInterceptor(self.domain),
+            ConcurrencyLimits(
+                max_unary=self.settings.max_concurrent_rpcs, max_streams=self.settings.max_concurrent_streams
+            ),
             self._drain,
             *self.inner_interceptors,
         ]
         max_bytes = self.settings.max_message_bytes
+        # No `maximum_concurrent_rpcs`: it counts streams and unary calls alike (ConcurrencyLimits).
         server = grpc.aio.server(
             interceptors=interceptors,
-            maximum_concurrent_rpcs=self.settings.max_concurrent_rpcs,
             options=[
                 ("grpc.max_receive_message_length", max_bytes),
                 ("grpc.max_send_message_length", max_bytes),
@@ -105,6 +110,12 @@ class GrpcServer:
                 ("grpc.keepalive_timeout_ms", 20_000),
                 ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
                 ("grpc.so_reuseport", 0),
+                ("grpc.max_concurrent_streams", self.settings.max_streams_per_connection),
+                ("grpc.max_connection_age_ms", int(self.settings.max_connection_age_seconds * 1000)),
+                (
+                    "grpc.max_connection_age_grace_ms",
+                    int(self.settings.max_connection_age_grace_seconds * 1000),
+                ),
             ],
         )
         self.register(server)
