@@ -56,7 +56,16 @@ async def test_data_errors_are_not_unavailable_on_any_path(backend: str, databas
                 async with engine.connect() as connection:
                     await connection.execute(text("SELECT 'not a number'::int"))
 
-            errors += [await raised_by(through_the_driver), await raised_by(a_bad_cast)]
+            async def a_parameter_out_of_range() -> None:
+                # Refused by asyncpg itself, before anything is sent: a data error all the same.
+                async with engine.connect() as connection:
+                    await connection.execute(text("SELECT CAST(:n AS integer)"), {"n": 2**40})
+
+            errors += [
+                await raised_by(through_the_driver),
+                await raised_by(a_bad_cast),
+                await raised_by(a_parameter_out_of_range),
+            ]
     finally:
         await engine.dispose()
 
