@@ -56,7 +56,7 @@ async def serve(
         # step (the compose file's one-shot migration services).
         await migrate(settings, script_location)
     server = await create_server(settings)
-    await run_until_signalled(server)
+    await run_until_signalled(server, exit_when_stopped=True)
 
 
 def run(main: Awaitable[None]) -> None:

@@ -72,8 +72,21 @@ class ServiceSettings(BaseSettings):
     tls_client_ca_file: Path | None = None
     # In-flight RPCs get this long to finish after SIGTERM.
     shutdown_grace_seconds: float = Field(default=10.0, gt=0)
+    # After SIGTERM, health says NOT_SERVING (and new calls are refused) at least this long, so that
+    # load balancers polling health see it before the server goes away (bounded by the grace period).
+    shutdown_drain_seconds: float = Field(default=1.0, ge=0)
     # Beyond this many concurrent RPCs the server answers RESOURCE_EXHAUSTED instead of queueing.
     max_concurrent_rpcs: int = Field(default=1000, ge=1)
+    # Long-lived streams (health Watch, reflection, streaming RPCs) have a budget of their own: they
+    # cannot take the capacity of unary calls (`max_concurrent_rpcs`), nor exceed this.
+    max_concurrent_streams: int = Field(default=100, ge=1)
+    # HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS: what one connection may have open at once (any call).
+    max_streams_per_connection: int = Field(default=100, ge=1)
+    # A connection is closed gracefully (GOAWAY) after this long (±10 %), and what still runs on it gets
+    # the grace period: clients reconnect, so no stream lives longer, and connections spread over
+    # replicas that were added since.
+    max_connection_age_seconds: float = Field(default=1800.0, gt=0)
+    max_connection_age_grace_seconds: float = Field(default=30.0, gt=0)
     max_message_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     db_pool_size: int = Field(default=10, ge=1)
     db_max_overflow: int = Field(default=5, ge=0)

@@ -18,24 +18,19 @@ import asyncpg
 import structlog
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import DataError, DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, EmulatedDBAPIException
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.util import await_only, greenlet_spawn
 
+from shared.db_failures import Failure, classify
 from shared.deadlines import remaining_time
 from shared.errors import DeadlineExceeded, TransactionConflict, Unavailable
 from shared.private_files import private_sqlite_database
 
 log = structlog.get_logger(__name__)
 
-# SQLSTATEs after which PostgreSQL expects the client to run the transaction again.
-_RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})
-# SQLSTATE classes that mean "the connection or the server is gone", not "your query is wrong".
-_UNAVAILABLE_SQLSTATE_CLASSES = ("08", "57P", "53")
-# query_canceled: the statement timeout that `_bound_by_deadline` derived from the RPC's deadline fired.
-_DEADLINE_SQLSTATE = "57014"
 # How long a SQLite write waits for the database lock when the RPC set no deadline.
 SQLITE_BUSY_TIMEOUT_MS = 5000
 
@@ -216,11 +211,17 @@ async def driver_connection(session: AsyncSession) -> AsyncIterator[Any]:
     if not isinstance(engine, AsyncEngine) or not reads_outside_transactions(session):
         raise RuntimeError("driver_connection needs a read-only PostgreSQL session")
     pooled = await engine.raw_connection()
+    driver: Any = pooled.driver_connection
     try:
-        yield pooled.driver_connection
-    except BaseException:
+        yield driver
+    except BaseException as exc:
+        # The server closed the connection under the query: "connection is closed" is a bare
+        # InterfaceError, like the driver's misuse errors; the connection's state tells them apart.
+        lost = isinstance(exc, Exception) and classify(exc) is None and driver.is_closed()
         # Closed and replaced, never handed on mid-protocol; invalidating also checks it back in.
         await asyncio.shield(greenlet_spawn(pooled.invalidate))
+        if lost:
+            raise Unavailable("the database connection was lost, retry later") from exc
         raise
     # Back to the pool, which may close an overflow connection: I/O, hence the greenlet. Not shielded
     # (a shield is a task per call, a third of this path's CPU): only that close can be interrupted,
@@ -229,86 +230,41 @@ async def driver_connection(session: AsyncSession) -> AsyncIterator[Any]:
     await greenlet_spawn(pooled.close)
 
 
-def sqlstate_of(exc: BaseException) -> str | None:
-    """The SQLSTATE of a database error, whichever driver raised it."""
-    orig = getattr(exc, "orig", exc)
-    for attribute in ("sqlstate", "pgcode"):
-        code = getattr(orig, attribute, None)
-        if isinstance(code, str):
-            return code
-    cause = getattr(orig, "__cause__", None)
-    code = getattr(cause, "sqlstate", None)
-    return code if isinstance(code, str) else None
-
-
 def translate_infrastructure_error(exc: BaseException) -> Exception | None:
     """Map what is not the request's fault to a client-facing error; None when it is something else.
 
-    Lost connections and an exhausted pool become UNAVAILABLE; serialization failures and deadlocks
-    become a retryable conflict. Integrity errors are left to repositories, which know the constraints.
+    The database being away or refusing (however the driver and SQLAlchemy wrapped it, see
+    `shared.db_failures`) and an exhausted pool become UNAVAILABLE; serialization failures and
+    deadlocks a retryable conflict. Integrity and data errors are left to repositories, which know the
+    constraints.
     """
     if isinstance(exc, PoolTimeoutError):
         return Unavailable("the database is busy, retry later", retry_after_seconds=1.0)
-    if is_data_error(exc):
-        # The data was wrong, not the database: retrying cannot help, so this is never UNAVAILABLE.
-        return None
-    if isinstance(exc, asyncpg.PostgresError):
-        # Raised by the raw driver calls some repositories make on hot read paths; a lost connection
-        # is class 08 here too.
-        return _by_sqlstate(exc.sqlstate)
-    if isinstance(exc, DBAPIError):
-        translated = _by_sqlstate(sqlstate_of(exc))
-        if translated is not None:
-            return translated
-        if exc.connection_invalidated or isinstance(exc, InterfaceError):
-            return Unavailable("the database connection was lost, retry later")
-        if isinstance(exc, OperationalError):
-            message = str(exc.orig).lower() if exc.orig is not None else ""
-            if "locked" in message or "busy" in message:
-                return TransactionConflict("the database is locked by a concurrent transaction")
-            return Unavailable("the database is unavailable, retry later")
-    if isinstance(exc, (ConnectionError, OSError)):
-        return Unavailable("the database is unreachable, retry later")
-    return None
-
-
-# SQLSTATE class 22, "data exception": numeric overflow, division by zero, bad casts, ...
-_DATA_EXCEPTION_CLASS = "22"
-_NUMERIC_OUT_OF_RANGE = "22003"
-# SQLite reports an integer overflow in SUM() as a plain SQLITE_ERROR; its text is all there is.
-_SQLITE_INTEGER_OVERFLOW = "integer overflow"
-
-
-def is_data_error(exc: BaseException) -> bool:
-    """A statement failed on the values it computed (SQLSTATE class 22, SQLite's integer overflow)."""
-    if isinstance(exc, DataError):
-        return True
-    state = exc.sqlstate if isinstance(exc, asyncpg.PostgresError) else sqlstate_of(exc)
-    return (state or "").startswith(_DATA_EXCEPTION_CLASS) or is_numeric_overflow(exc)
-
-
-def is_numeric_overflow(exc: BaseException) -> bool:
-    """A number outgrew its type: SQLSTATE 22003 or SQLite's integer overflow."""
-    state = exc.sqlstate if isinstance(exc, asyncpg.PostgresError) else sqlstate_of(exc)
-    if state == _NUMERIC_OUT_OF_RANGE:
-        return True
-    orig = getattr(exc, "orig", None)
-    return isinstance(orig, sqlite3.Error) and str(orig) == _SQLITE_INTEGER_OVERFLOW
-
-
-def _by_sqlstate(state: str | None) -> Exception | None:
-    if state in _RETRYABLE_SQLSTATES:
+    failure = classify(exc)
+    if failure is Failure.CONFLICT:
         return TransactionConflict("the transaction conflicted with a concurrent one")
-    if state == _DEADLINE_SQLSTATE and remaining_time() is not None:
-        # Our own deadline-derived statement timeout (an operator's cancel stays UNAVAILABLE).
+    if failure is Failure.DEADLINE and remaining_time() is not None:
+        # Our own deadline-derived statement timeout.
         return DeadlineExceeded("the deadline expired while the database was working")
-    if state and state.startswith(_UNAVAILABLE_SQLSTATE_CLASSES):
+    if failure is not None:
+        # Also a statement cancelled by an operator (57014 without a deadline of ours).
         return Unavailable("the database is unavailable, retry later")
     return None
 
 
-# What `translate_infrastructure_error` may turn into a client-facing error.
-INFRASTRUCTURE_ERRORS = (DBAPIError, PoolTimeoutError, asyncpg.PostgresError, ConnectionError, OSError)
+# What `translate_infrastructure_error` may turn into a client-facing error: SQLAlchemy's wrappers,
+# the DBAPI errors it raises unwrapped (a pool connect outside a Connection: `EmulatedDBAPIException`
+# for asyncpg, sqlite3's own), the driver's own, and the socket errors under all of them.
+INFRASTRUCTURE_ERRORS = (
+    DBAPIError,
+    PoolTimeoutError,
+    EmulatedDBAPIException,
+    sqlite3.Error,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    OSError,
+)
 
 
 @contextlib.contextmanager

@@ -1,15 +1,18 @@
 """Building, running and stopping a Tessera gRPC server.
 
 The interceptor chain is declared once here, outermost first, so its order is read in one place:
-request id + access log → metrics → (extra) → errors → drain gate → auth → handler. Metrics sit outside
-the error mapping so that they count the status the client really gets.
+calls in progress → request id + access log → metrics → (extra) → errors → concurrency limits → drain
+gate → auth → handler. Metrics sit outside the error mapping so that they count the status the client
+really gets.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
+import sys
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -23,6 +26,7 @@ from shared.config import ServiceSettings
 from shared.health import DatabaseProbe, HealthService
 from shared.interceptors.drain import DrainGate
 from shared.interceptors.errors import ErrorInterceptor
+from shared.interceptors.limits import ConcurrencyLimits
 from shared.interceptors.request_context import RequestContextInterceptor
 from shared.metrics import MetricsEndpoint, MetricsInterceptor, ServiceMetrics, metrics_host
 from shared.reflection import enable_reflection
@@ -81,17 +85,22 @@ class GrpcServer:
         """Bind and start serving; returns the bound port (useful with port 0)."""
         self._drain = DrainGate(self.service_names)
         interceptors = [
+            # Outermost: a call counts as in progress from the moment it reaches Python.
+            self._drain.calls,
             RequestContextInterceptor(),
             MetricsInterceptor(self.metrics, [*self.service_names, "grpc.health.v1.Health"]),
             *self.outer_interceptors,
             ErrorInterceptor(self.domain),
+            ConcurrencyLimits(
+                max_unary=self.settings.max_concurrent_rpcs, max_streams=self.settings.max_concurrent_streams
+            ),
             self._drain,
             *self.inner_interceptors,
         ]
         max_bytes = self.settings.max_message_bytes
+        # No `maximum_concurrent_rpcs`: it counts streams and unary calls alike (ConcurrencyLimits).
         server = grpc.aio.server(
             interceptors=interceptors,
-            maximum_concurrent_rpcs=self.settings.max_concurrent_rpcs,
             options=[
                 ("grpc.max_receive_message_length", max_bytes),
                 ("grpc.max_send_message_length", max_bytes),
@@ -101,6 +110,12 @@ class GrpcServer:
                 ("grpc.keepalive_timeout_ms", 20_000),
                 ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
                 ("grpc.so_reuseport", 0),
+                ("grpc.max_concurrent_streams", self.settings.max_streams_per_connection),
+                ("grpc.max_connection_age_ms", int(self.settings.max_connection_age_seconds * 1000)),
+                (
+                    "grpc.max_connection_age_grace_ms",
+                    int(self.settings.max_connection_age_grace_seconds * 1000),
+                ),
             ],
         )
         self.register(server)
@@ -165,27 +180,47 @@ class GrpcServer:
         for name in ("", *self.service_names):
             await self.health.set(name, status)
 
-    async def stop(self, grace: float | None = None) -> None:
+    async def stop(
+        self, grace: float | None = None, *, drain_at_least: float = 0.0, leave_transport: bool = False
+    ) -> None:
         """SIGTERM path: NOT_SERVING → refuse new calls (UNAVAILABLE) while the running ones finish →
-        stop the gRPC server → close resources. Everything within `grace` seconds."""
+        stop the gRPC server → close resources. Everything within `grace` seconds.
+
+        The drain lasts `drain_at_least` seconds even when nothing is running, so that load balancers
+        polling health see NOT_SERVING (and stop sending) before the server goes away.
+
+        `leave_transport`: for a process that exits right after (see `run_until_signalled`), the gRPC
+        server is not stopped. grpc.aio's `stop()` cancels the calls that reach the transport in its
+        last moments, whatever the grace (the client sees CANCELLED, which it must not retry blindly);
+        when the process exits instead, their connections close and clients see UNAVAILABLE, which they
+        retry. Nothing is lost: every call that was in progress has ended by then.
+        """
         if self._server is None or self._stopping:
             return
         self._stopping = True
         grace = grace if grace is not None else self.settings.shutdown_grace_seconds
         loop = asyncio.get_running_loop()
-        ends_at = loop.time() + grace
+        started_at = loop.time()
+        ends_at = started_at + grace
         await self.health.enter_graceful_shutdown()
         assert self._drain is not None
         self._drain.close()
         log.info("server_stopping", grace_seconds=grace, in_progress=self._drain.in_progress)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(grace):
+                await asyncio.sleep(min(drain_at_least, grace))
                 await self._drain.drained()
+        log.info(
+            "server_drained",
+            drain_seconds=round(loop.time() - started_at, 3),
+            in_progress=self._drain.in_progress,
+        )
         if self._probe is not None:
             await self._probe.stop()
-        # Whatever is still running now (a reflection stream, a call that outlived the grace period) gets
-        # what is left of the grace period, then is cancelled.
-        await self._server.stop(max(0.0, ends_at - loop.time()))
+        if not leave_transport:
+            # Whatever is still running now (a call that outlived the grace period) gets what is left of
+            # the grace period, then is cancelled.
+            await self._server.stop(max(0.0, ends_at - loop.time()))
         for close in self.on_stopped:
             await close()
         if self._metrics_endpoint is not None:
@@ -197,8 +232,14 @@ class GrpcServer:
         await self._server.wait_for_termination()
 
 
-async def run_until_signalled(server: GrpcServer, *, ready: Callable[[int], None] | None = None) -> None:
-    """Start `server`, serve until SIGTERM or SIGINT, then stop it gracefully."""
+async def run_until_signalled(
+    server: GrpcServer, *, ready: Callable[[int], None] | None = None, exit_when_stopped: bool = False
+) -> None:
+    """Start `server`, serve until SIGTERM or SIGINT, then stop it gracefully.
+
+    With `exit_when_stopped` (the services' `serve` command) the process then exits with code 0
+    straight away, leaving the gRPC transport to the operating system (see `GrpcServer.stop`).
+    """
     loop = asyncio.get_running_loop()
     stop_requested = asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -208,7 +249,19 @@ async def run_until_signalled(server: GrpcServer, *, ready: Callable[[int], None
         if ready is not None:
             ready(port)
         await stop_requested.wait()
+    except BaseException:
+        await server.stop()
+        raise
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
-        await server.stop()
+    drain_at_least = server.settings.shutdown_drain_seconds
+    if not exit_when_stopped:
+        await server.stop(drain_at_least=drain_at_least)
+        return
+    await server.stop(drain_at_least=drain_at_least, leave_transport=True)
+    # Not through the interpreter's shutdown: that would cancel the calls still arriving (CANCELLED)
+    # and stop the gRPC server, which does the same.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterator, Mapping
 from sqlalchemy.exc import IntegrityError
 
 from data_service.domain.errors import AmountOutOfRange
-from shared.db import INFRASTRUCTURE_ERRORS, is_numeric_overflow, translate_infrastructure_error
+from shared.db import INFRASTRUCTURE_ERRORS, translate_infrastructure_error
+from shared.db_failures import is_numeric_overflow
 from shared.errors import FailedPrecondition, NotFound, TesseraError
 
 ErrorFactory = Callable[[], TesseraError]

@@ -58,22 +58,25 @@ class RequestContextInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[mis
         method = handler_call_details.method
         request_id = request_id_from(handler_call_details.invocation_metadata)
 
-        def begin(context: grpc.aio.ServicerContext) -> float:
+        def begin(context: grpc.aio.ServicerContext) -> tuple[float, str]:
             _request_id.set(request_id)
             # What the database and outbound calls may spend on this call's behalf (shared/deadlines.py).
             start_deadline(context.time_remaining())
             set_principal(None)
             structlog.contextvars.clear_contextvars()
             structlog.contextvars.bind_contextvars(request_id=request_id, method=method)
-            return time.perf_counter()
+            # Read now: a stream whose client went away may be finished after grpc freed the call, and
+            # asking a freed call for its peer crashes the process.
+            return time.perf_counter(), context.peer()
 
-        def finish(context: grpc.aio.ServicerContext, started: float, failed: bool) -> None:
+        def finish(context: grpc.aio.ServicerContext, begun: tuple[float, str], failed: bool) -> None:
+            started, peer = begun
             principal = current_principal()
             log.info(
                 "rpc",
                 code=_code_name(context, failed),
                 duration_ms=round((time.perf_counter() - started) * 1000, 3),
-                peer=context.peer(),
+                peer=peer,
                 subject=principal.subject if principal else None,
             )
 
@@ -84,20 +87,20 @@ class RequestContextInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[mis
         echo = ((REQUEST_ID_KEY, request_id),)
 
         async def unary(call: Callable[[], Awaitable[Any]], context: grpc.aio.ServicerContext) -> Any:
-            started = begin(context)
+            begun = begin(context)
             failed = True
             try:
                 response = await call()
                 failed = False
             finally:
-                finish(context, started, failed)
+                finish(context, begun, failed)
             await context.send_initial_metadata(echo)
             return response
 
         async def stream(
             call: Callable[[], AsyncIterator[Any]], context: grpc.aio.ServicerContext
         ) -> AsyncIterator[Any]:
-            started = begin(context)
+            begun = begin(context)
             failed = True
             headers_sent = False
             try:
@@ -108,7 +111,7 @@ class RequestContextInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[mis
                     yield item
                 failed = False
             finally:
-                finish(context, started, failed)
+                finish(context, begun, failed)
             if not headers_sent:
                 await context.send_initial_metadata(echo)
 

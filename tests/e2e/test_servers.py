@@ -138,9 +138,12 @@ async def test_sigterm_lets_an_in_flight_call_finish_and_exits_zero(backend: str
                 server.process.terminate()  # SIGTERM
                 await _wait_for_not_serving(health)
 
-                # The call that was in flight before SIGTERM is still served.
+                # The call that was in flight before SIGTERM is still served...
                 await call.write(reflection_pb2.ServerReflectionRequest(list_services=""))
                 assert (await call.read()).list_services_response.service
+                # ...and while it runs the server drains: health still answers, NOT_SERVING.
+                response = await health.Check(health_pb2.HealthCheckRequest(service=""), timeout=1)
+                assert response.status == health_pb2.HealthCheckResponse.NOT_SERVING
                 await call.done_writing()
                 assert await call.code() == grpc.StatusCode.OK
             exit_code = await asyncio.to_thread(server.process.wait, 15)
@@ -153,14 +156,12 @@ async def test_sigterm_lets_an_in_flight_call_finish_and_exits_zero(backend: str
 
 
 async def _wait_for_not_serving(health: health_pb2_grpc.HealthStub, timeout: float = 10.0) -> None:
-    """Poll health until it says NOT_SERVING (or the server stops answering new calls)."""
+    """Poll health until it says NOT_SERVING. A draining server keeps answering health (a load balancer
+    must see NOT_SERVING), so an error here (UNAVAILABLE: the server already stopped) fails the test."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while loop.time() < deadline:
-        try:
-            response = await health.Check(health_pb2.HealthCheckRequest(service=""), timeout=1)
-        except grpc.aio.AioRpcError:
-            return
+        response = await health.Check(health_pb2.HealthCheckRequest(service=""), timeout=1)
         if response.status == health_pb2.HealthCheckResponse.NOT_SERVING:
             return
         await asyncio.sleep(0.02)

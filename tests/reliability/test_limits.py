@@ -16,6 +16,7 @@ from typing import Any
 import grpc
 import jwt
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from tessera.auth.v1 import auth_pb2
 
 from shared.tokens import MAX_TOKEN_BYTES
@@ -161,6 +162,11 @@ async def test_calls_beyond_max_concurrent_rpcs_are_refused_with_resource_exhaus
             *(refused_with(data.staff.GetProduct(pb.GetProductRequest(id=product.id))) for _ in range(10))
         )
         assert excess == [grpc.StatusCode.RESOURCE_EXHAUSTED] * 10
+        # A busy server is not an unhealthy one: health Check is outside the budget.
+        health = health_pb2_grpc.HealthStub(data.channel)
+        assert (
+            await health.Check(health_pb2.HealthCheckRequest())
+        ).status == health_pb2.HealthCheckResponse.SERVING
 
     # The slots free up and the server serves again; the four waiting calls were never refused.
     assert [r.movement.delta for r in await asyncio.gather(*busy)] == [1] * 4

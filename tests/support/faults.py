@@ -158,6 +158,17 @@ CREATE TRIGGER inject_fault BEFORE INSERT ON {table} FOR EACH STATEMENT EXECUTE 
 """
 
 
+# SQLITE_BUSY (https://sqlite.org/rescode.html#busy): what sqlite3 reports when the write lock stays taken.
+SQLITE_BUSY = 5
+
+
+def sqlite_busy(dbapi: Any) -> Exception:
+    """The error sqlite3 raises when another writer holds the lock past the busy timeout."""
+    error = dbapi.OperationalError("database is locked")
+    error.sqlite_errorcode, error.sqlite_errorname = SQLITE_BUSY, "SQLITE_BUSY"
+    return error
+
+
 class ConflictInjector:
     """Makes inserts into one table fail with a serialization failure (40001) or a deadlock (40P01).
 
@@ -194,7 +205,7 @@ class ConflictInjector:
                 return
             self._sqlite_attempts += 1
             if self._sqlite_attempts <= self._sqlite_budget:
-                raise dbapi.OperationalError("database is locked")
+                raise sqlite_busy(dbapi)
 
         self._sqlite_budget = -1
 
