@@ -55,6 +55,12 @@ _LOCK_FOR_STOCK_CHANGE = (
 )
 
 _BY_SKUS = select(products).where(products.c.sku.in_(bindparam("skus", expanding=True)))
+_ADD_NEW = {
+    name: dialect.insert(products)
+    .on_conflict_do_nothing(index_elements=[products.c.sku])
+    .returning(products.c.id)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
 
 
 def _prefix_upper_bound(prefix: str) -> str:
@@ -188,14 +194,10 @@ class SqlProductRepository:
             return set()
         with database_errors():
             connection = await self._session.connection()
-            dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-            statement = (
-                dialect_insert(products)
-                .values([_columns(product) for product in new_products])
-                .on_conflict_do_nothing(index_elements=[products.c.sku])
-                .returning(products.c.id)
-            )
-            result = await connection.execute(statement)
+            statement = _ADD_NEW[connection.dialect.name]
+            # One statement with many parameter sets: SQLAlchemy sends it as multi-row INSERTs
+            # ("insertmanyvalues") from one cached compilation, RETURNING included.
+            result = await connection.execute(statement, [_columns(product) for product in new_products])
             return {row.id for row in result}
 
 
