@@ -28,6 +28,11 @@ run: install ## Start both services on the embedded default (SQLite and a dev ke
 	@mkdir -p var
 	@$(BIN)/python scripts/run-services
 
+.PHONY: demo-data
+demo-data: install ## Load a small demo catalogue and a few orders into the embedded default (./var/); idempotent
+	@mkdir -p var
+	$(BIN)/tessera-data seed-demo
+
 # The TypeScript client's end-to-end test needs its npm packages; without npm it is skipped (and says so).
 TS_DEPS := $(if $(shell command -v npm),clients/ts/node_modules)
 
