@@ -53,8 +53,15 @@ async def test_not_serving_until_the_auth_services_keys_arrive_then_serving(
             assert await _status(health, service) == SERVING
         await logs.wait_for("ready", met=["auth_service_keys"])
         assert (await outcome(channel, LIST_PRODUCTS, token))[0] == grpc.StatusCode.OK
+
+        # The server ends the watch itself when it stops (a stream left hanging into the test's
+        # teardown would be finalized after its call is gone).
+        await data.server.stop(grace=5)
+        assert (await asyncio.wait_for(watch.read(), 10)).status == NOT_SERVING
+        assert await asyncio.wait_for(watch.read(), 10) is grpc.aio.EOF
     finally:
-        watch.cancel()
+        if not watch.done():
+            watch.cancel()
 
 
 async def test_serving_from_the_start_when_the_keys_load_during_start_up(
