@@ -136,7 +136,8 @@ async def test_good_rows_load_and_every_bad_line_is_reported_with_its_number(
 ) -> None:
     source, expected = generated_csv(tmp_path / "catalogue.csv")
 
-    run = await tessera_data(database, "import-products", str(source), cwd=tmp_path)
+    # Small batches: several are in flight at once, and the duplicate SKU is in a later one.
+    run = await tessera_data(database, "import-products", "--batch-size", "20", str(source), cwd=tmp_path)
 
     assert run.code == 1, run.stderr
     assert f"created {GOOD_ROWS}, unchanged 0, updated 0, rejected {len(BAD_ROWS)}" in run.stdout
@@ -169,7 +170,7 @@ async def test_running_the_same_file_again_changes_nothing(database: str, tmp_pa
     before = await catalogue(database)
     movements_before = await query(database, "SELECT COUNT(*) FROM stock_movements")
 
-    again = await tessera_data(database, "import-products", str(source), cwd=tmp_path)
+    again = await tessera_data(database, "import-products", "--batch-size", "7", str(source), cwd=tmp_path)
 
     assert again.code == 1  # the bad lines are still bad
     assert f"created 0, unchanged {GOOD_ROWS}, updated 0, rejected {len(BAD_ROWS)}" in again.stdout
@@ -250,3 +251,45 @@ async def test_a_file_that_cannot_be_read_imports_nothing(database: str, tmp_pat
     assert "missing name, price_currency, price_minor_units" in run.stderr
     assert "unknown price, title" in run.stderr
     assert await catalogue(database) == []
+
+
+async def test_two_imports_of_the_same_file_at_once_create_each_product_once(
+    database: str, tmp_path: Path
+) -> None:
+    """Two operators load the same file at the same moment: the SKU's unique key decides each row, the
+    loser's batch runs again and finds the row there (unchanged), and every ledger has one entry."""
+    source, _ = generated_csv(tmp_path / "catalogue.csv")
+
+    first, second = await asyncio.gather(
+        *(
+            tessera_data(
+                database,
+                "import-products",
+                "--batch-size",
+                "10",
+                "--rejects",
+                str(tmp_path / f"r{i}"),
+                str(source),
+                cwd=tmp_path,
+            )
+            for i in range(2)
+        )
+    )
+
+    created = []
+    for run in (first, second):
+        assert run.code == 1, run.stderr  # the bad lines, in both
+        summary = run.stdout.strip().splitlines()[-1]
+        counts = dict(part.split(" ", 1) for part in summary.split(" (")[0].split(", "))
+        assert int(counts["created"]) + int(counts["unchanged"]) == GOOD_ROWS, summary
+        assert counts["rejected"] == str(len(BAD_ROWS)), summary
+        created.append(int(counts["created"]))
+    assert sum(created) == GOOD_ROWS
+    assert len(await catalogue(database)) == GOOD_ROWS
+    ledger = await query(
+        database,
+        "SELECT p.sku, p.stock_on_hand, COUNT(m.id), COALESCE(SUM(m.delta), 0) FROM products p"
+        " LEFT JOIN stock_movements m ON m.product_id = p.id GROUP BY p.sku, p.stock_on_hand",
+    )
+    for sku, stock, movements, total in ledger:
+        assert (movements, total) == ((1, stock) if stock else (0, 0)), sku
