@@ -26,10 +26,12 @@ install: $(BIN)/tessera-auth ## Create .venv (if missing) and install Tessera wi
 .PHONY: run
 run: install ## Start both services on the embedded default (SQLite and a dev key under ./var/); Ctrl-C stops both
 	@mkdir -p var
-	@trap 'kill -TERM $$auth $$data 2>/dev/null; wait $$auth $$data' INT TERM EXIT; \
-	$(BIN)/tessera-auth serve & auth=$$!; \
-	$(BIN)/tessera-data serve & data=$$!; \
-	wait $$auth $$data
+	@$(BIN)/python scripts/run-services
+
+.PHONY: demo-data
+demo-data: install ## Load a small demo catalogue and a few orders into the embedded default (./var/); idempotent
+	@mkdir -p var
+	$(BIN)/tessera-data seed-demo
 
 # The TypeScript client's end-to-end test needs its npm packages; without npm it is skipped (and says so).
 TS_DEPS := $(if $(shell command -v npm),clients/ts/node_modules)

@@ -29,6 +29,8 @@ class Plan:
     jwks_clients: int
     jwks_rate_per_client: int
     storm_clients: int
+    # Rows of the `tessera-data import-products` file whose throughput is measured
+    import_products: int
     # Soak
     soak_seconds: float
     soak_sample_seconds: float
@@ -54,6 +56,7 @@ class Plan:
             jwks_clients=2,
             jwks_rate_per_client=50,
             storm_clients=8,
+            import_products=1_000_000,
             soak_seconds=300.0,
             soak_sample_seconds=10.0,
         )
@@ -80,6 +83,7 @@ class Plan:
             jwks_clients=1,
             jwks_rate_per_client=20,
             storm_clients=2,
+            import_products=2_000,
             soak_seconds=6.0,
             soak_sample_seconds=1.0,
         )

@@ -20,6 +20,7 @@ from shared.db import create_engine, session_factory
 from shared.interceptors.auth import AuthInterceptor
 from shared.jwks import JwksKeySource
 from shared.metrics import ServiceMetrics
+from shared.readiness import Prerequisite
 from shared.server import GrpcServer, database_application_name
 from shared.tokens import AccessTokenVerifier, KeySet
 
@@ -57,12 +58,24 @@ async def create_server(settings: DataSettings, *, key_set: KeySet | None = None
     metrics = ServiceMetrics()
     on_stopped: list[Callable[[], Awaitable[None]]] = [engine.dispose]
     refresh_keys = None
+    prerequisites = []
     if key_set is None:
+        # No token can be verified before the auth service's keys are loaded: not SERVING until then.
+        keys_loaded = Prerequisite(
+            "auth_service_keys",
+            f"the auth service's signing keys (GetJwks at {settings.auth_target}); until they arrive, "
+            "calls with a token answer UNAVAILABLE",
+        )
+        prerequisites.append(keys_loaded)
+
+        def on_link_change(up: bool) -> None:
+            metrics.set_dependency_up("auth", up)
+            if up:
+                keys_loaded.mark_met()
+
         # Tokens are verified locally with the keys the auth service publishes; shared/jwks.py says how
         # they are fetched, refreshed, and kept through an auth-service outage.
-        jwks = JwksKeySource.for_auth_service(
-            settings, on_link_change=lambda up: metrics.set_dependency_up("auth", up)
-        )
+        jwks = JwksKeySource.for_auth_service(settings, on_link_change=on_link_change)
         await jwks.start()
         key_set, refresh_keys = jwks.key_set, jwks.refresh_for_unknown_kid
         on_stopped.insert(0, jwks.stop)
@@ -87,4 +100,5 @@ async def create_server(settings: DataSettings, *, key_set: KeySet | None = None
         engine=engine,
         metrics=metrics,
         on_stopped=on_stopped,
+        prerequisites=prerequisites,
     )

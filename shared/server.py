@@ -29,6 +29,7 @@ from shared.interceptors.errors import ErrorInterceptor
 from shared.interceptors.limits import ConcurrencyLimits
 from shared.interceptors.request_context import RequestContextInterceptor
 from shared.metrics import MetricsEndpoint, MetricsInterceptor, ServiceMetrics, metrics_host
+from shared.readiness import Prerequisite
 from shared.reflection import enable_reflection
 
 log = structlog.get_logger("tessera.server")
@@ -75,11 +76,16 @@ class GrpcServer:
     metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
     port: int = 0
     metrics_port: int = 0
+    # SERVING only once each is met (the data service's signing keys); logged while waiting.
+    prerequisites: Sequence[Prerequisite] = ()
+    not_ready_log_interval_seconds: float = 30.0
     _server: grpc.aio.Server | None = None
     _stopping: bool = False
     _probe: DatabaseProbe | None = None
     _drain: DrainGate | None = None
     _metrics_endpoint: MetricsEndpoint | None = None
+    _database_serving: bool = False
+    _readiness_task: asyncio.Task[None] | None = None
 
     async def start(self, listen: str | None = None) -> int:
         """Bind and start serving; returns the bound port (useful with port 0)."""
@@ -145,6 +151,7 @@ class GrpcServer:
             # The first answer decides the initial health; later ones come from the background probe.
             await self._probe.probe_once()
             self._probe.start()
+        self._watch_prerequisites()
         self._start_metrics_endpoint(address)
         log.info(
             "server_started",
@@ -170,13 +177,36 @@ class GrpcServer:
             return
         self._metrics_endpoint = endpoint
 
+    def _watch_prerequisites(self) -> None:
+        pending = [p for p in self.prerequisites if not p.met]
+        if pending:
+            self._readiness_task = asyncio.create_task(self._await_prerequisites(pending), name="readiness")
+
+    async def _await_prerequisites(self, pending: list[Prerequisite]) -> None:
+        for prerequisite in pending:
+            while not prerequisite.met:
+                log.warning(
+                    "not_ready",
+                    waiting_for=prerequisite.name,
+                    detail=prerequisite.waiting_for,
+                    health="NOT_SERVING",
+                )
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.not_ready_log_interval_seconds):
+                        await prerequisite.wait()
+        log.info("ready", met=[p.name for p in pending])
+        await self.set_serving(self._database_serving)
+
     async def _database_reachable(self, reachable: bool) -> None:
         self.metrics.set_dependency_up("database", reachable)
         await self.set_serving(reachable)
 
     async def set_serving(self, serving: bool) -> None:
-        """Health of "" and of every service name; stays NOT_SERVING once shutdown began."""
-        status = SERVING if serving and not self._stopping else NOT_SERVING
+        """Health of "" and of every service name; stays NOT_SERVING once shutdown began, and until every
+        prerequisite is met."""
+        self._database_serving = serving
+        ready = all(p.met for p in self.prerequisites)
+        status = SERVING if serving and ready and not self._stopping else NOT_SERVING
         for name in ("", *self.service_names):
             await self.health.set(name, status)
 
@@ -217,6 +247,10 @@ class GrpcServer:
         )
         if self._probe is not None:
             await self._probe.stop()
+        if self._readiness_task is not None:
+            self._readiness_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._readiness_task
         if not leave_transport:
             # Whatever is still running now (a call that outlived the grace period) gets what is left of
             # the grace period, then is cancelled.

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Row, bindparam, insert, literal_column, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import asyncpg as postgresql_asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -52,6 +53,14 @@ _LOCK_FOR_STOCK_CHANGE = (
     .order_by(products.c.id)
     .with_for_update(key_share=True)
 )
+
+_BY_SKUS = select(products).where(products.c.sku.in_(bindparam("skus", expanding=True)))
+_ADD_NEW = {
+    name: dialect.insert(products)
+    .on_conflict_do_nothing(index_elements=[products.c.sku])
+    .returning(products.c.id)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
 
 
 def _prefix_upper_bound(prefix: str) -> str:
@@ -165,3 +174,44 @@ class SqlProductRepository:
             connection = await self._session.connection()
             result = await connection.execute(statement)
             return [product_from_row(row) for row in result]
+
+    async def find_by_skus(self, skus: Collection[str]) -> dict[str, Product]:
+        """The products (archived too) among `skus`, by SKU: one lookup of the SKU index per batch."""
+        if not skus:
+            return {}
+        with database_errors():
+            connection = await self._session.connection()
+            result = await connection.execute(_BY_SKUS, {"skus": sorted(set(skus))})
+            return {row.sku: product_from_row(row) for row in result}
+
+    async def add_new(self, new_products: Sequence[Product]) -> set[UUID]:
+        """Insert the products whose SKU is still free, in one statement; the ids of those inserted.
+
+        `INSERT ... ON CONFLICT (sku) DO NOTHING RETURNING id`: a SKU created meanwhile by someone else
+        is skipped instead of failing the batch, and the caller sees which rows went in.
+        """
+        if not new_products:
+            return set()
+        with database_errors():
+            connection = await self._session.connection()
+            statement = _ADD_NEW[connection.dialect.name]
+            # One statement with many parameter sets: SQLAlchemy sends it as multi-row INSERTs
+            # ("insertmanyvalues") from one cached compilation, RETURNING included.
+            result = await connection.execute(statement, [_columns(product) for product in new_products])
+            return {row.id for row in result}
+
+
+def _columns(product: Product) -> dict[str, Any]:
+    return {
+        "id": product.id,
+        "sku": product.sku.value,
+        "name": product.name,
+        "description": product.description,
+        "price_currency": product.price.currency_code,
+        "price_minor_units": product.price.minor_units,
+        "stock_on_hand": product.stock_on_hand,
+        "archived": product.archived,
+        "version": product.version,
+        "create_time": product.create_time,
+        "update_time": product.update_time,
+    }

@@ -44,6 +44,12 @@ class ProductRepository(Protocol):
     async def list_page(self, query: ProductFilter, *, after_sku: str | None, limit: int) -> list[Product]:
         """Up to `limit` products matching `query`, by SKU, after `after_sku`."""
 
+    async def find_by_skus(self, skus: Collection[str]) -> dict[str, Product]:
+        """The products (archived too) among `skus`, keyed by SKU."""
+
+    async def add_new(self, new_products: Sequence[Product]) -> set[UUID]:
+        """Insert, in one statement, the products whose SKU is not taken; returns the ids inserted."""
+
 
 class StockMovementRepository(Protocol):
     async def add(self, movements: Sequence[StockMovement]) -> None:

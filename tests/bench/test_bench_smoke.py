@@ -85,7 +85,7 @@ def test_every_target_is_judged_and_printed(quick_run: tuple[dict[str, object], 
     report, printed = quick_run
     targets = report["targets"]
     assert isinstance(targets, list)
-    assert len(targets) == 6
+    assert len(targets) == 7
     for target in targets:
         assert target["verdict"] in {"PASS", "FAIL"}, target
         assert target["name"] in printed
@@ -99,3 +99,15 @@ def test_list_filter_and_report_queries_are_explained(quick_run: tuple[dict[str,
     for query in ("ListProducts", "ListStockMovements", "ListOrders", "GetSalesReport"):
         assert query in names
     assert all(entry["plan"] for entry in explained)
+
+
+def test_import_throughput_is_measured_on_a_first_run_and_a_repeat(
+    quick_run: tuple[dict[str, object], str],
+) -> None:
+    report, printed = quick_run
+    figures = report["import_products"]
+    assert isinstance(figures, dict)
+    assert figures["rows"] == 2_000
+    assert figures["first_run_rows_per_second"] > 0
+    assert figures["second_run_rows_per_second"] > 0
+    assert "import-products of 2 000 rows" in printed

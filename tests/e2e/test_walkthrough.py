@@ -3,6 +3,11 @@
 The shell blocks of the "Walkthrough" section are taken from README.md itself; only the addresses (ports
 are ephemeral here) and the path of the virtualenv are substituted, and `bcurl` is wrapped so that each
 answer is kept for the checks below. If the README changes, this test runs the new text.
+
+It runs twice: with buf curl as written, and with every call made by the real grpcurl instead (the README
+says grpcurl works the same way). The grpcurl `bcurl` turns buf curl's arguments into grpcurl's and
+answers with the JSON names buf curl uses (grpcurl prints the proto field names, `access_token` for
+`accessToken`), so the blocks' `jq` lines and the checks below are the same for both. ~15 s per run.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import grpc
+import pytest
 from google.rpc import error_details_pb2
 
 from data_service.app import create_server as create_data_server
@@ -25,6 +32,7 @@ from shared.config import DataSettings
 from shared.migrations import upgrade_to_head
 from tests.support.auth_server import running_auth_server
 from tests.support.databases import fresh_database
+from tests.support.grpcurl import grpcurl_path
 from tests.support.servers import running
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -41,8 +49,41 @@ RECORDING_BCURL = (
     'return "${PIPESTATUS[0]}"; }'
 )
 
+# The same calls made by grpcurl: `--list-methods` becomes `list` per service, `http://HOST/SERVICE/METHOD`
+# becomes `HOST SERVICE/METHOD`; errors come as google.rpc.Status JSON (`-format-error`).
+RECORDING_GRPCURL = r"""bcurl() {
+  local n=$(( $(cat "$CALLS/count" 2>/dev/null || echo 0) + 1 ))
+  echo "$n" > "$CALLS/count"
+  printf "%s\n" "$*" > "$CALLS/$n.args"
+  local flags=(-plaintext -format-error) target="" list=""
+  while (( $# )); do
+    case "$1" in
+      -H|-d) flags+=("$1" "$2"); shift 2;;
+      --list-methods) list=1; shift;;
+      *) target="${1#http://}"; shift;;
+    esac
+  done
+  local host="${target%%/*}"
+  if [ -n "$list" ]; then
+    local services
+    services=$(__GRPCURL__ "${flags[@]}" "$host" list 2> "$CALLS/$n.err")
+    for service in $services; do
+      __GRPCURL__ "${flags[@]}" "$host" list "$service" 2>> "$CALLS/$n.err"
+    done | sed -E 's|\.([^.]+)$|/\1|' | tee "$CALLS/$n.out"
+    return "${PIPESTATUS[0]}"
+  fi
+  if __GRPCURL__ "${flags[@]}" "$host" "${target#*/}" > "$CALLS/$n.raw" 2> "$CALLS/$n.err"; then
+    jq 'walk(if type == "object" then with_entries(.key |= gsub("_(?<c>[a-z0-9])"; .c | ascii_upcase))
+             else . end)' "$CALLS/$n.raw" | tee "$CALLS/$n.out"
+  else
+    local code=$?
+    : > "$CALLS/$n.out"
+    return "$code"
+  fi
+}"""
 
-def walkthrough_script() -> str:
+
+def walkthrough_script(client: str = "buf curl") -> str:
     text = README.read_text()
     section = text.split("## Walkthrough", 1)[1].split("\n## ", 1)[0]
     blocks = re.findall(r"```sh\n(.*?)```", section, flags=re.DOTALL)
@@ -51,6 +92,8 @@ def walkthrough_script() -> str:
     assert BCURL_DEFINITION in script, (
         "the walkthrough's bcurl definition changed; update this test's wrapper"
     )
+    if client == "grpcurl":
+        return script.replace(BCURL_DEFINITION, RECORDING_GRPCURL)
     return script.replace(BCURL_DEFINITION, RECORDING_BCURL)
 
 
@@ -67,8 +110,13 @@ class Call:
 
     @property
     def failure(self) -> tuple[str, str]:
-        """(code, ErrorInfo.reason) of a failed call, from buf curl's error JSON."""
+        """(code, ErrorInfo.reason) of a failed call, from buf curl's or grpcurl's error JSON."""
         error = json.loads(self.error)
+        if isinstance(error["code"], int):  # grpcurl: google.rpc.Status with its details spelled out
+            code = next(c for c in grpc.StatusCode if c.value[0] == error["code"]).name.lower()
+            for detail in error.get("details", []):
+                if detail["@type"].endswith("/google.rpc.ErrorInfo"):
+                    return code, detail["reason"]
         for detail in error.get("details", []):
             if detail["type"] == "google.rpc.ErrorInfo":
                 raw = base64.b64decode(detail["value"] + "=" * (-len(detail["value"]) % 4))
@@ -86,7 +134,9 @@ def recorded_calls(directory: Path) -> list[Call]:
     return calls
 
 
-async def test_the_readme_walkthrough_works_as_written(backend: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("client", ["buf curl", "grpcurl"])
+async def test_the_readme_walkthrough_works_as_written(backend: str, client: str, tmp_path: Path) -> None:
+    script = walkthrough_script(client)
     async with (
         fresh_database(backend, tmp_path, "auth") as auth_url,
         fresh_database(backend, tmp_path, "data") as data_url,
@@ -98,11 +148,12 @@ async def test_the_readme_walkthrough_works_as_written(backend: str, tmp_path: P
         )
         async with running(data) as data_port:
             script = (
-                walkthrough_script()
-                .replace("127.0.0.1:50051", auth.target)
+                script.replace("127.0.0.1:50051", auth.target)
                 .replace("127.0.0.1:50052", f"127.0.0.1:{data_port}")
                 .replace(".venv/bin/", f"{BIN}/")
             )
+            if client == "grpcurl":
+                script = script.replace("__GRPCURL__", grpcurl_path())
             calls_dir = tmp_path / "calls"
             calls_dir.mkdir()
             env = {
@@ -128,6 +179,9 @@ async def test_the_readme_walkthrough_works_as_written(backend: str, tmp_path: P
             assert process.returncode == 0, output.decode()
 
     calls = recorded_calls(calls_dir)
+    if client == "grpcurl":
+        # The answers really came from grpcurl: it spells fields as in the .proto.
+        assert any('"access_token"' in raw.read_text() for raw in calls_dir.glob("*.raw"))
     by_method: dict[str, list[Call]] = {}
     for call in calls:
         by_method.setdefault(call.method, []).append(call)
