@@ -25,6 +25,7 @@ from sqlalchemy.util import await_only, greenlet_spawn
 
 from shared.deadlines import remaining_time
 from shared.errors import DeadlineExceeded, TransactionConflict, Unavailable
+from shared.failover import follow_the_primary
 
 log = structlog.get_logger(__name__)
 
@@ -87,6 +88,7 @@ def create_engine(
         connect_args=connect_args_for(url, application_name),
     )
     _ping_on_checkout(engine)
+    follow_the_primary(engine)
 
     @event.listens_for(engine.sync_engine, "begin")
     def _bound_by_deadline(connection: Any) -> None:
