@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import time
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,9 +146,10 @@ async def test_the_primary_killed_under_load_then_switched_over_loses_and_double
                 f"\nRELIABILITY ha failover: {len(report.outcomes)} calls by {CLIENTS} clients, "
                 f"codes {dict(report.codes)}; "
                 f"leader SIGKILLed ({timings.killed}): no order for {timings.kill_write_gap:.1f} s, "
-                f"no login for {timings.kill_login_gap:.1f} s; switchover ({timings.switched}): "
+                f"no login for {timings.kill_login_gap:.1f} s, codes {dict(timings.kill_codes)}; "
+                f"switchover ({timings.switched}): "
                 f"no order for {timings.switch_write_gap:.1f} s, "
-                f"no login for {timings.switch_login_gap:.1f} s; "
+                f"no login for {timings.switch_login_gap:.1f} s, codes {dict(timings.switch_codes)}; "
                 f"{len(ledger.outcome)} orders for {len(rows)} request ids, "
                 f"{len(unanswered)} retried ({committed_unanswered} of them had been committed), "
                 f"{len(timings.acknowledged_before_kill)} acknowledged before the kill: "
@@ -163,6 +165,8 @@ class Timings:
     kill_login_gap: float = 0.0
     switch_write_gap: float = 0.0
     switch_login_gap: float = 0.0
+    kill_codes: Counter[str] = field(default_factory=Counter)
+    switch_codes: Counter[str] = field(default_factory=Counter)
     acknowledged_before_kill: set[str] = field(default_factory=set)
 
 
@@ -212,6 +216,7 @@ async def _run_failovers(
         # From the moment the processes are gone: calls that started earlier may still have succeeded.
         killed_at = time.monotonic()
         await load.wait_for(lambda: orders_since(killed_at) >= 20 and logins_since(killed_at) >= 1, within=90)
+        timings.kill_codes = Counter(o.code for o in load.report.outcomes if o.started >= killed_at)
         timings.kill_write_gap = ledger.longest_pause(ledger.orders_ok, killed_at, time.monotonic())
         timings.kill_login_gap = ledger.longest_pause(ledger.logins_ok, killed_at, time.monotonic())
 
@@ -221,6 +226,7 @@ async def _run_failovers(
         await load.wait_for(
             lambda: orders_since(switched_at) >= 20 and logins_since(switched_at) >= 1, within=90
         )
+        timings.switch_codes = Counter(o.code for o in load.report.outcomes if o.started >= switched_at)
         timings.switch_write_gap = ledger.longest_pause(ledger.orders_ok, switched_at, time.monotonic())
         timings.switch_login_gap = ledger.longest_pause(ledger.logins_ok, switched_at, time.monotonic())
     assert timings.kill_write_gap <= WRITES_RESUME_WITHIN_SECONDS, timings

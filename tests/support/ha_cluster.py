@@ -57,8 +57,21 @@ async def ha_cluster(directory: Path) -> AsyncIterator[HaCluster]:
     try:
         urls = dict(_URL.findall(await _script("start", "--state", str(state_file))))
         yield HaCluster(state_file=state_file, auth_url=urls["AUTH"], data_url=urls["DATA"])
+    except BaseException:
+        _print_evidence(state_file)
+        raise
     finally:
         await _script("stop", "--state", str(state_file))
+
+
+def _print_evidence(state_file: Path, lines: int = 40) -> None:
+    """The cluster's own account of a failed test (shown with the failure), before `stop` removes it."""
+    if not state_file.exists():
+        return
+    directory = Path(json.loads(state_file.read_text())["dir"])
+    for log in sorted(directory.glob("*.log")):
+        print(f"--- {log.name} (last {lines} lines)")
+        print("\n".join(log.read_text(errors="replace").splitlines()[-lines:]))
 
 
 async def _script(*args: str) -> str:
