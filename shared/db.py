@@ -214,7 +214,15 @@ async def driver_connection(session: AsyncSession) -> AsyncIterator[Any]:
     engine = session.bind
     if not isinstance(engine, AsyncEngine) or not reads_outside_transactions(session):
         raise RuntimeError("driver_connection needs a read-only PostgreSQL session")
-    pooled = await engine.raw_connection()
+    try:
+        pooled = await engine.raw_connection()
+    except engine.dialect.loaded_dbapi.Error as exc:
+        # Unlike `connect()`, `raw_connection()` hands on the driver's connect error unwrapped (mid-failover:
+        # a member shutting down, no member taking writes): wrap it as `connect()` would, so it is
+        # classified the same way.
+        raise DBAPIError.instance(
+            None, None, exc, engine.dialect.loaded_dbapi.Error, connection_invalidated=True
+        ) from exc
     try:
         yield pooled.driver_connection
     except BaseException:

@@ -33,9 +33,10 @@ from tests.support.inventory import (
     order_request,
     pb,
 )
-from tests.support.load import Load, LoadReport
+from tests.support.load import Load, LoadReport, Outcome
 from tests.support.logs import wait_until
 from tests.support.processes import ServiceProcesses
+from tests.support.servers import ServerProcess
 from tests.support.status import details_of
 
 PASSWORD = "correct horse battery staple"
@@ -106,8 +107,16 @@ async def test_the_primary_killed_under_load_then_switched_over_loses_and_double
             products = [(await create_product(staff, stock=STOCK)).id for _ in range(PRODUCTS)]
             report, ledger, timings = await _run_failovers(cluster, customers, products, emails, login)
 
+            # The services hold connections to the primary only: none to the killed member, none to
+            # the demoted one (both of their pools and health probes).
+            connections = await cluster.service_connections()
+            assert [name for name, (primary, _) in connections.items() if primary] == [timings.new_leader]
+            assert all(count == 0 for primary, count in connections.values() if not primary), connections
+            assert connections[timings.new_leader][1] > 0, connections
+
             # Every call either succeeded or failed as retryable, and none outlived its deadline.
-            assert set(report.codes) <= ALLOWED_CODES, report.codes
+            unexpected = [o for o in report.outcomes if o.code not in ALLOWED_CODES]
+            assert not unexpected, _server_side_story(unexpected, [auth, data])
             longest = max(o.ended - o.started for o in report.outcomes)
             assert longest <= DEADLINE_SECONDS + HANG_SLACK_SECONDS, longest
             for outcome in report.outcomes:
@@ -161,6 +170,7 @@ async def test_the_primary_killed_under_load_then_switched_over_loses_and_double
 class Timings:
     killed: str = ""
     switched: str = ""
+    new_leader: str = ""
     kill_write_gap: float = 0.0
     kill_login_gap: float = 0.0
     switch_write_gap: float = 0.0
@@ -223,14 +233,31 @@ async def _run_failovers(
         switched_at = time.monotonic()
         switchover = await cluster.switchover()
         timings.switched = f"{switchover['old_leader']} → {switchover['new_leader']}"
-        await load.wait_for(
-            lambda: orders_since(switched_at) >= 20 and logins_since(switched_at) >= 1, within=90
-        )
+        timings.new_leader = str(switchover["new_leader"])
+        # Orders must then go through on the new leader (until now they may have reached the old one).
+        switched = time.monotonic()
+        await load.wait_for(lambda: orders_since(switched) >= 20 and logins_since(switched) >= 1, within=90)
         timings.switch_codes = Counter(o.code for o in load.report.outcomes if o.started >= switched_at)
         timings.switch_write_gap = ledger.longest_pause(ledger.orders_ok, switched_at, time.monotonic())
         timings.switch_login_gap = ledger.longest_pause(ledger.logins_ok, switched_at, time.monotonic())
     assert timings.kill_write_gap <= WRITES_RESUME_WITHIN_SECONDS, timings
     return load.report, ledger, timings
+
+
+def _server_side_story(outcomes: list[Outcome], servers: list[ServerProcess]) -> str:
+    """What the servers logged about the calls that failed unexpectedly (by request id)."""
+    story = []
+    for outcome in outcomes:
+        assert outcome.error is not None
+        request_id = details_of(outcome.error).request_info
+        story.append(f"{outcome.code}: {outcome.error.details()} (request {request_id})")
+        for server in servers:
+            story += [
+                str(line)
+                for line in server.log_lines()
+                if request_id is not None and line.get("request_id") == request_id.request_id
+            ]
+    return "\n".join(story)
 
 
 async def _until_answered(call: Callable[[], Awaitable[Any]], within: float = 60.0) -> Any:

@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 from tests.reliability.conftest import StartData
 from tests.support.databases import POSTGRES_ADMIN_DSN
 from tests.support.faults import DATA_APP, postgres_admin
-from tests.support.inventory import assert_ledger_consistent, create_product, order_request
+from tests.support.inventory import assert_ledger_consistent, create_product, order_request, pb
 from tests.support.status import details_of
 
 
@@ -115,6 +115,11 @@ async def test_a_multi_host_url_skips_dead_hosts_and_waits_out_a_moment_without_
         await admin.terminate_idle(DATA_APP)
     with pytest.raises(grpc.aio.AioRpcError) as refused:
         await no_primary.customer().CreateOrder(order_request((product.id, 1)))
+    assert refused.value.code() == grpc.StatusCode.UNAVAILABLE, refused.value.details()
+    assert details_of(refused.value).retry_info is not None
+    # Reads too (they take the driver's connection straight from the pool, past SQLAlchemy's wrapping).
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await no_primary.customer().GetProduct(pb.GetProductRequest(id=product.id))
     assert refused.value.code() == grpc.StatusCode.UNAVAILABLE, refused.value.details()
     assert details_of(refused.value).retry_info is not None
 

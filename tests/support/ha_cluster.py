@@ -20,6 +20,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
+
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "ha-cluster"
 _URL = re.compile(r"^(AUTH|DATA)_DATABASE_URL='(.+)'$", re.MULTILINE)
 
@@ -49,6 +51,28 @@ class HaCluster:
 
     async def status(self) -> str:
         return await self.run("status")
+
+    async def service_connections(self) -> dict[str, tuple[bool, int]]:
+        """Member name → (is it the primary, how many connections of our services it holds), for
+        every member that is up."""
+        state = json.loads(self.state_file.read_text())
+        found = {}
+        for member in state["members"]:
+            try:
+                connection = await asyncpg.connect(
+                    host="127.0.0.1", port=member["pg_port"], user="postgres", database="postgres"
+                )
+            except (OSError, asyncpg.PostgresError):
+                continue  # down (killed, or restarting as a standby)
+            try:
+                primary = not await connection.fetchval("SELECT pg_is_in_recovery()")
+                ours = await connection.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'tessera-%'"
+                )
+            finally:
+                await connection.close()
+            found[member["name"]] = (primary, int(ours))
+        return found
 
 
 @asynccontextmanager
