@@ -3,13 +3,19 @@ is lost, nothing is doubled, both services follow the new primary by themselves.
 
 Real `tessera-auth serve` and `tessera-data serve` processes, each with its own database on one
 three-member cluster (synchronous replication), connect with the multi-host URL that `scripts/ha-cluster`
-prints. Eight clients place orders (each with a request id) and read products; the customers log in
-again now and then, which writes to the auth database. Mid-load the leader's Patroni and PostgreSQL are
-SIGKILLed (a crashed host), and once writes are back, a planned switchover moves the lead again.
+prints. Eight clients place orders (each with a request id), read products and read their account from
+the auth service (its database). Mid-load the leader's Patroni and PostgreSQL are SIGKILLed (a crashed
+host), and once writes are back, a planned switchover moves the lead again; after each, a customer logs in
+(a write to the auth database).
+
+Password logins are not part of the load: a login whose database goes away between counting the attempt
+and taking it back stays counted as a failed attempt, and enough of them lock the address out
+(docs/RELIABILITY.md, "High availability").
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
 import uuid
@@ -20,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from tessera.auth.v1 import auth_pb2, auth_pb2_grpc
@@ -38,6 +45,7 @@ from tests.support.logs import wait_until
 from tests.support.processes import ServiceProcesses
 from tests.support.servers import ServerProcess
 from tests.support.status import details_of
+from tests.support.tokens import bearer
 
 PASSWORD = "correct horse battery staple"
 CLIENTS = 8
@@ -49,6 +57,8 @@ HANG_SLACK_SECONDS = 2.0
 # Writes must be back on the new primary within this long after the leader is killed. Patroni's leader
 # key lives 10 s (scripts/ha-cluster: ttl), so the expected figure is 10-15 s.
 WRITES_RESUME_WITHIN_SECONDS = 30.0
+SERVING = health_pb2.HealthCheckResponse.SERVING
+NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 ALLOWED_CODES = {"OK", "UNAVAILABLE", "DEADLINE_EXCEEDED"}
 Login = Callable[[str], Awaitable[auth_pb2.TokenResponse]]
 
@@ -60,9 +70,9 @@ class Ledger:
     outcome: dict[str, str] = field(default_factory=dict)
     sender: dict[str, tuple[InventoryClient, str]] = field(default_factory=dict)
     order_id: dict[str, str] = field(default_factory=dict)
-    # (started, ended) of every acknowledged order and login, to time the outages.
+    # (started, ended) of every acknowledged order and auth-service read, to time the outages.
     orders_ok: list[tuple[float, float]] = field(default_factory=list)
-    logins_ok: list[tuple[float, float]] = field(default_factory=list)
+    auth_ok: list[tuple[float, float]] = field(default_factory=list)
 
     def acknowledged(self) -> set[str]:
         return {rid for rid, code in self.outcome.items() if code == "OK"}
@@ -86,8 +96,9 @@ async def test_the_primary_killed_under_load_then_switched_over_loses_and_double
         await services.create_users(
             cluster.auth_url, [("staff@example.com", "staff")] + [(e, "customer") for e in emails], PASSWORD
         )
-        auth = await services.start_auth(cluster.auth_url)
-        data = await services.start_data(cluster.data_url, auth.target)
+        # The health probes ask every half second, so that health can follow a 10 s outage.
+        auth = await services.start_auth(cluster.auth_url, **_frequent_probes("AUTH"))
+        data = await services.start_data(cluster.data_url, auth.target, **_frequent_probes("DATA"))
         async with (
             grpc.aio.insecure_channel(auth.target) as auth_channel,
             grpc.aio.insecure_channel(data.target) as data_channel,
@@ -105,7 +116,20 @@ async def test_the_primary_killed_under_load_then_switched_over_loses_and_double
             staff = InventoryClient(data_stub, (await login("staff@example.com")).access_token, "staff")
             customers = [InventoryClient(data_stub, (await login(e)).access_token, e) for e in emails]
             products = [(await create_product(staff, stock=STOCK)).id for _ in range(PRODUCTS)]
-            report, ledger, timings = await _run_failovers(cluster, customers, products, emails, login)
+            health: dict[str, list[int]] = {"auth": [], "data": []}
+            watchers = [
+                asyncio.create_task(_watch_health(auth_channel, health["auth"])),
+                asyncio.create_task(_watch_health(data_channel, health["data"])),
+            ]
+            await wait_until(lambda: all(statuses[-1:] == [SERVING] for statuses in health.values()))
+            report, ledger, timings = await _run_failovers(cluster, customers, products, auth_stub, login)
+
+            # Both services reported the outage in their health and are SERVING again.
+            await wait_until(lambda: all(statuses[-1:] == [SERVING] for statuses in health.values()))
+            for watcher in watchers:
+                watcher.cancel()
+            for service, statuses in health.items():
+                assert NOT_SERVING in statuses, (service, statuses)
 
             # The services hold connections to the primary only: none to the killed member, none to
             # the demoted one (both of their pools and health probes).
@@ -155,10 +179,14 @@ async def test_the_primary_killed_under_load_then_switched_over_loses_and_double
                 f"\nRELIABILITY ha failover: {len(report.outcomes)} calls by {CLIENTS} clients, "
                 f"codes {dict(report.codes)}; "
                 f"leader SIGKILLed ({timings.killed}): no order for {timings.kill_write_gap:.1f} s, "
-                f"no login for {timings.kill_login_gap:.1f} s, codes {dict(timings.kill_codes)}; "
+                f"no auth read for {timings.kill_auth_gap:.1f} s, "
+                f"a login after {timings.kill_login_back:.1f} s, "
+                f"codes {dict(timings.kill_codes)}; "
                 f"switchover ({timings.switched}): "
                 f"no order for {timings.switch_write_gap:.1f} s, "
-                f"no login for {timings.switch_login_gap:.1f} s, codes {dict(timings.switch_codes)}; "
+                f"no auth read for {timings.switch_auth_gap:.1f} s, "
+                f"a login after {timings.switch_login_back:.1f} s, "
+                f"codes {dict(timings.switch_codes)}; "
                 f"{len(ledger.outcome)} orders for {len(rows)} request ids, "
                 f"{len(unanswered)} retried ({committed_unanswered} of them had been committed), "
                 f"{len(timings.acknowledged_before_kill)} acknowledged before the kill: "
@@ -172,9 +200,11 @@ class Timings:
     switched: str = ""
     new_leader: str = ""
     kill_write_gap: float = 0.0
-    kill_login_gap: float = 0.0
+    kill_auth_gap: float = 0.0
+    kill_login_back: float = 0.0
     switch_write_gap: float = 0.0
-    switch_login_gap: float = 0.0
+    switch_auth_gap: float = 0.0
+    switch_login_back: float = 0.0
     kill_codes: Counter[str] = field(default_factory=Counter)
     switch_codes: Counter[str] = field(default_factory=Counter)
     acknowledged_before_kill: set[str] = field(default_factory=set)
@@ -184,7 +214,7 @@ async def _run_failovers(
     cluster: HaCluster,
     customers: list[InventoryClient],
     products: list[str],
-    emails: list[str],
+    auth_stub: auth_pb2_grpc.AuthServiceStub,
     login: Login,
 ) -> tuple[LoadReport, Ledger, Timings]:
     ledger, timings = Ledger(), Timings()
@@ -194,8 +224,11 @@ async def _run_failovers(
         product_id = products[number % PRODUCTS]
         started = time.monotonic()
         if number % 8 == 5:
-            await login(emails[number % CLIENTS])
-            ledger.logins_ok.append((started, time.monotonic()))
+            # The auth service reads its own database (the user, and whether the token was revoked).
+            await auth_stub.GetCurrentUser(
+                auth_pb2.GetCurrentUserRequest(), metadata=bearer(client.token), timeout=DEADLINE_SECONDS
+            )
+            ledger.auth_ok.append((started, time.monotonic()))
             return
         if number % 4 == 3:
             await client.GetProduct(pb.GetProductRequest(id=product_id), timeout=DEADLINE_SECONDS)
@@ -215,8 +248,13 @@ async def _run_failovers(
     def orders_since(moment: float) -> int:
         return sum(1 for started, _ in ledger.orders_ok if started >= moment)
 
-    def logins_since(moment: float) -> int:
-        return sum(1 for started, _ in ledger.logins_ok if started >= moment)
+    def auth_reads_since(moment: float) -> int:
+        return sum(1 for started, _ in ledger.auth_ok if started >= moment)
+
+    async def login_works(since: float) -> float:
+        """A password login (it writes: attempt counters, a refresh token) goes through; seconds since."""
+        await _until_answered(lambda: login(customers[0].subject))
+        return time.monotonic() - since
 
     async with Load(workers=CLIENTS, call=one_call) as load:
         await load.wait_for(lambda: orders_since(0) >= 30)
@@ -225,10 +263,13 @@ async def _run_failovers(
         timings.killed = str((await cluster.kill_leader())["killed"])
         # From the moment the processes are gone: calls that started earlier may still have succeeded.
         killed_at = time.monotonic()
-        await load.wait_for(lambda: orders_since(killed_at) >= 20 and logins_since(killed_at) >= 1, within=90)
+        await load.wait_for(
+            lambda: orders_since(killed_at) >= 20 and auth_reads_since(killed_at) >= 1, within=90
+        )
+        timings.kill_login_back = await login_works(since=killed_at)
         timings.kill_codes = Counter(o.code for o in load.report.outcomes if o.started >= killed_at)
         timings.kill_write_gap = ledger.longest_pause(ledger.orders_ok, killed_at, time.monotonic())
-        timings.kill_login_gap = ledger.longest_pause(ledger.logins_ok, killed_at, time.monotonic())
+        timings.kill_auth_gap = ledger.longest_pause(ledger.auth_ok, killed_at, time.monotonic())
 
         switched_at = time.monotonic()
         switchover = await cluster.switchover()
@@ -236,12 +277,27 @@ async def _run_failovers(
         timings.new_leader = str(switchover["new_leader"])
         # Orders must then go through on the new leader (until now they may have reached the old one).
         switched = time.monotonic()
-        await load.wait_for(lambda: orders_since(switched) >= 20 and logins_since(switched) >= 1, within=90)
+        await load.wait_for(
+            lambda: orders_since(switched) >= 20 and auth_reads_since(switched) >= 1, within=90
+        )
+        timings.switch_login_back = await login_works(since=switched_at)
         timings.switch_codes = Counter(o.code for o in load.report.outcomes if o.started >= switched_at)
         timings.switch_write_gap = ledger.longest_pause(ledger.orders_ok, switched_at, time.monotonic())
-        timings.switch_login_gap = ledger.longest_pause(ledger.logins_ok, switched_at, time.monotonic())
+        timings.switch_auth_gap = ledger.longest_pause(ledger.auth_ok, switched_at, time.monotonic())
     assert timings.kill_write_gap <= WRITES_RESUME_WITHIN_SECONDS, timings
     return load.report, ledger, timings
+
+
+def _frequent_probes(prefix: str) -> dict[str, str]:
+    return {f"{prefix}_DB_HEALTH_INTERVAL_SECONDS": "0.5", f"{prefix}_DB_HEALTH_TIMEOUT_SECONDS": "1"}
+
+
+async def _watch_health(channel: grpc.aio.Channel, statuses: list[int]) -> None:
+    """Every status the server's health Watch stream reports, in order."""
+    async for response in health_pb2_grpc.HealthStub(channel).Watch(
+        health_pb2.HealthCheckRequest(service="")
+    ):
+        statuses.append(response.status)
 
 
 def _server_side_story(outcomes: list[Outcome], servers: list[ServerProcess]) -> str:
