@@ -195,12 +195,31 @@ class DataSettings(ServiceSettings):
     jwks_min_refetch_seconds: float = Field(default=5.0, ge=0)
     # How long start-up waits for the first key set before serving without it (see shared/jwks.py).
     jwks_startup_wait_seconds: float = Field(default=5.0, ge=0)
+    # Optional standby for GetProduct/ListProducts (shared/replicas.py): used only while its replay lag is
+    # at most read_replica_max_lag_seconds; a caller who wrote within read_your_writes_seconds reads
+    # from the primary.
+    read_replica_url: str | None = None
+    read_replica_max_lag_seconds: float = Field(default=5.0, gt=0)
+    read_your_writes_seconds: float = Field(default=10.0, ge=0)
 
     def insecure_defaults(self) -> list[str]:
         problems = super().insecure_defaults()
         if self.auth_tls_ca_file is None:
             problems.append("DATA_AUTH_TLS_CA_FILE is unset: keys would be fetched over plaintext")
         return problems
+
+    @model_validator(mode="after")
+    def _reads_see_own_writes(self) -> DataSettings:
+        # A replica may be this far behind; a caller's reads must stay on the primary at least as long.
+        from shared.replicas import PROBE_INTERVAL_SECONDS
+
+        staleness_bound = self.read_replica_max_lag_seconds + 2 * PROBE_INTERVAL_SECONDS
+        if self.read_replica_url is not None and self.read_your_writes_seconds < staleness_bound:
+            raise ValueError(
+                f"DATA_READ_YOUR_WRITES_SECONDS must be at least {staleness_bound:g} "
+                "(DATA_READ_REPLICA_MAX_LAG_SECONDS plus two lag probes), or reads could miss own writes"
+            )
+        return self
 
     @model_validator(mode="after")
     def _auth_client_certificate_complete(self) -> DataSettings:

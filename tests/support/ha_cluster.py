@@ -52,27 +52,45 @@ class HaCluster:
     async def status(self) -> str:
         return await self.run("status")
 
-    async def service_connections(self) -> dict[str, tuple[bool, int]]:
+    async def service_connections(self, application_names: str = "tessera-%") -> dict[str, tuple[bool, int]]:
         """Member name → (is it the primary, how many connections of our services it holds), for
         every member that is up."""
-        state = json.loads(self.state_file.read_text())
         found = {}
-        for member in state["members"]:
+        for name, port in self.member_ports().items():
             try:
-                connection = await asyncpg.connect(
-                    host="127.0.0.1", port=member["pg_port"], user="postgres", database="postgres"
-                )
+                connection = await asyncpg.connect(host="127.0.0.1", port=port, user="postgres")
             except (OSError, asyncpg.PostgresError):
                 continue  # down (killed, or restarting as a standby)
             try:
                 primary = not await connection.fetchval("SELECT pg_is_in_recovery()")
                 ours = await connection.fetchval(
-                    "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'tessera-%'"
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE $1", application_names
                 )
             finally:
                 await connection.close()
-            found[member["name"]] = (primary, int(ours))
+            found[name] = (primary, int(ours))
         return found
+
+    def member_ports(self) -> dict[str, int]:
+        state = json.loads(self.state_file.read_text())
+        return {member["name"]: member["pg_port"] for member in state["members"]}
+
+    async def on_standbys(self, sql: str, database: str = "postgres") -> list[object]:
+        """Run `sql` on every standby that is up; the first column of each answer."""
+        answers = []
+        for port in self.member_ports().values():
+            try:
+                connection = await asyncpg.connect(
+                    host="127.0.0.1", port=port, user="postgres", database=database
+                )
+            except (OSError, asyncpg.PostgresError):
+                continue
+            try:
+                if await connection.fetchval("SELECT pg_is_in_recovery()"):
+                    answers.append(await connection.fetchval(sql))
+            finally:
+                await connection.close()
+        return answers
 
 
 @asynccontextmanager
