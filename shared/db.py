@@ -25,7 +25,7 @@ from sqlalchemy.util import await_only, greenlet_spawn
 
 from shared.deadlines import remaining_time
 from shared.errors import DeadlineExceeded, TransactionConflict, Unavailable
-from shared.failover import follow_the_primary
+from shared.failover import follow_the_primary, protocol_out_of_step
 
 log = structlog.get_logger(__name__)
 
@@ -225,9 +225,13 @@ async def driver_connection(session: AsyncSession) -> AsyncIterator[Any]:
         ) from exc
     try:
         yield pooled.driver_connection
-    except BaseException:
+    except BaseException as exc:
         # Closed and replaced, never handed on mid-protocol; invalidating also checks it back in.
         await asyncio.shield(greenlet_spawn(pooled.invalidate))
+        if protocol_out_of_step(exc):
+            raise DBAPIError.instance(
+                None, None, exc, engine.dialect.loaded_dbapi.Error, connection_invalidated=True
+            ) from exc
         raise
     # Back to the pool, which may close an overflow connection: I/O, hence the greenlet. Not shielded
     # (a shield is a task per call, a third of this path's CPU): only that close can be interrupted,

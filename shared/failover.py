@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from asyncpg.exceptions import TargetServerAttributeNotMatched
+from asyncpg.exceptions import InternalClientError, TargetServerAttributeNotMatched
 from sqlalchemy import event
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -31,8 +31,22 @@ def follow_the_primary(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "handle_error")
     def _treat_as_disconnect(context: ExceptionContext) -> None:
-        if _is_read_only_refusal(context.original_exception) or _no_writable_host(context.original_exception):
+        error = context.original_exception
+        if _is_read_only_refusal(error) or _no_writable_host(error) or protocol_out_of_step(error):
             context.is_disconnect = True
+
+
+def protocol_out_of_step(exc: BaseException) -> bool:
+    """asyncpg found its connection mid-way through another exchange ("cannot switch to state …").
+
+    Seen when a member shuts down (switchover): its "terminating connection" error reaches a pooled
+    connection between two queries, and the next query trips over it before the socket closes. The
+    query was never sent; the connection is useless: a lost connection, which the caller may retry.
+    """
+    for error in (exc, exc.__cause__, getattr(exc, "orig", None)):
+        if isinstance(error, InternalClientError) and str(error).startswith("cannot switch to state"):
+            return True
+    return False
 
 
 def _is_read_only_refusal(exc: BaseException) -> bool:
