@@ -59,7 +59,7 @@ ha: ## Start a local HA PostgreSQL (Patroni + etcd, 3 members, synchronous); pri
 ha-stop: ## Stop the cluster `make ha` started and remove its directory
 	@scripts/ha-cluster stop
 
-# The failover cases start their own Patroni cluster; ~1.5 min on 2 cores (budget: 4 min).
+# The HA cases start their own Patroni clusters: 75-100 s on 2 cores (budget: 4 min, enforced by timeout).
 .PHONY: ha-test
 ha-test: install ## Kill and switch over the primary of a Patroni cluster under load (tests/ha; budget 4 min)
 	@scripts/ensure-ha-tools >/dev/null
