@@ -117,6 +117,10 @@ up: install ## Start PostgreSQL and both services over mTLS with docker compose 
 	$(BIN)/python scripts/dev-secrets >/dev/null
 	docker compose up --build
 
+# The containers run as the owner of deploy/secrets/ (whose token keys are 0600).
+up: export TESSERA_UID := $(shell id -u)
+up: export TESSERA_GID := $(shell id -g)
+
 .PHONY: clean
 clean: ## Remove ./var (local databases and the dev signing key) and caches
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -12,6 +12,7 @@ from tessera.auth.v1 import auth_pb2, auth_pb2_grpc
 
 from auth_service.api.servicer import AuthServicer
 from auth_service.domain.passwords import PasswordPolicy
+from auth_service.domain.throttle import ThrottlePolicy
 from auth_service.repository.unit_of_work import AuthSqlUnitOfWork
 from auth_service.service.accounts import Accounts
 from auth_service.service.grants import GrantSettings, TokenGrants
@@ -48,6 +49,7 @@ class AuthCore:
     key_ring: KeyRing
     verifier: AccessTokenVerifier
     passwords: Argon2Passwords
+    registration_passwords: Argon2Passwords
     registration: Registration
     service_clients: ServiceClients
     grants: TokenGrants
@@ -58,6 +60,7 @@ class AuthCore:
 
     async def close(self) -> None:
         await self.passwords.close()
+        await self.registration_passwords.close()
         await self.engine.dispose()
 
 
@@ -83,7 +86,12 @@ def build_core(settings: AuthSettings) -> AuthCore:
     # the same verifier the data service uses, fed with the keys it publishes.
     key_set = KeySet()
     key_set.replace(key_ring.public_keys())
-    verifier = AccessTokenVerifier(key_set, issuer=settings.issuer, audience=settings.audience)
+    verifier = AccessTokenVerifier(
+        key_set,
+        issuer=settings.issuer,
+        audience=settings.audience,
+        max_lifetime_seconds=settings.access_token_ttl,
+    )
     tokens = JwtAccessTokens(
         key_ring,
         verifier,
@@ -91,28 +99,32 @@ def build_core(settings: AuthSettings) -> AuthCore:
         audience=settings.audience,
         ttl_seconds=settings.access_token_ttl,
     )
-    passwords = Argon2Passwords(
-        Argon2Parameters(
-            memory_kib=settings.argon2_memory_kib,
-            time_cost=settings.argon2_time_cost,
-            parallelism=settings.argon2_parallelism,
-        ),
-        max_concurrency=settings.password_hash_concurrency,
+    parameters = Argon2Parameters(
+        memory_kib=settings.argon2_memory_kib,
+        time_cost=settings.argon2_time_cost,
+        parallelism=settings.argon2_parallelism,
     )
+    passwords = Argon2Passwords(parameters, max_concurrency=settings.password_hash_concurrency)
+    # New accounts (Register, create-client) hash in their own threads: logins never wait behind them.
+    registration_passwords = Argon2Passwords(
+        parameters, max_concurrency=settings.registration_hash_concurrency
+    )
+    throttle = ThrottlePolicy(registration_limit=settings.registrations_per_address)
     policy = PasswordPolicy.default()
     return AuthCore(
         engine=engine,
         key_ring=key_ring,
         verifier=verifier,
         passwords=passwords,
-        registration=Registration(unit_of_work, passwords, policy, utc_now),
-        service_clients=ServiceClients(unit_of_work, passwords, utc_now),
+        registration_passwords=registration_passwords,
+        registration=Registration(unit_of_work, registration_passwords, policy, utc_now, throttle),
+        service_clients=ServiceClients(unit_of_work, registration_passwords, utc_now),
         grants=TokenGrants(
             unit_of_work,
             passwords,
             tokens,
             utc_now,
-            GrantSettings(refresh_token_ttl=timedelta(seconds=settings.refresh_token_ttl)),
+            GrantSettings(refresh_token_ttl=timedelta(seconds=settings.refresh_token_ttl), throttle=throttle),
         ),
         revocation=TokenRevocation(unit_of_work, tokens, utc_now),
         introspection=TokenIntrospection(unit_of_work, tokens, utc_now),

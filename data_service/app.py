@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tessera.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 
+from data_service.api.page_tokens import PageTokenSeal
 from data_service.api.servicer import InventoryServicer
 from data_service.repository.unit_of_work import InventoryUnitOfWork
 from data_service.service.catalog import CatalogService
@@ -24,8 +27,21 @@ from shared.replicas import RecentWriters, ReplicaLagProbe
 from shared.server import GrpcServer, database_application_name
 from shared.tokens import AccessTokenVerifier, KeySet
 
+log = structlog.get_logger("tessera.data")
 SERVICE = inventory_pb2.DESCRIPTOR.services_by_name["InventoryService"]
 DOMAIN = "inventory.tessera"
+
+
+def _page_token_key(settings: DataSettings) -> bytes:
+    configured = settings.page_token_secret()
+    if configured is not None:
+        return configured
+    # Production refuses to start without a key (DataSettings); a development server makes its own.
+    log.warning(
+        "page_token_key_generated",
+        warning="DATA_PAGE_TOKEN_KEY is unset: page tokens of this process are not valid at another",
+    )
+    return secrets.token_bytes(32)
 
 
 async def create_server(settings: DataSettings, *, key_set: KeySet | None = None) -> GrpcServer:
@@ -63,11 +79,17 @@ async def create_server(settings: DataSettings, *, key_set: KeySet | None = None
         await jwks.start()
         key_set, refresh_keys = jwks.key_set, jwks.refresh_for_unknown_kid
         on_stopped.insert(0, jwks.stop)
-    verifier = AccessTokenVerifier(key_set, issuer=settings.issuer, audience=settings.audience)
+    verifier = AccessTokenVerifier(
+        key_set,
+        issuer=settings.issuer,
+        audience=settings.audience,
+        max_lifetime_seconds=settings.access_token_max_ttl,
+    )
     servicer = InventoryServicer(
         catalog=CatalogService(unit_of_work),
         stock=StockService(unit_of_work),
         orders=OrderService(unit_of_work),
+        page_tokens=PageTokenSeal(_page_token_key(settings)),
     )
     return GrpcServer(
         settings=settings,

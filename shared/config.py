@@ -11,8 +11,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared import production_checks as checks
 
 
 class Environment(StrEnum):
@@ -25,6 +27,8 @@ class InsecureSettingsError(ValueError):
 
 
 VAR_DIR = Path("var")
+# An HMAC-SHA256 key shorter than its output would weaken it (RFC 2104 section 3).
+PAGE_TOKEN_KEY_MIN_BYTES = 32
 
 # OWASP Password Storage Cheat Sheet: argon2id configurations of equal strength, as
 # (memory in KiB, iterations) at parallelism 1. A configuration is OWASP-grade when it reaches one row.
@@ -103,7 +107,16 @@ class ServiceSettings(BaseSettings):
             problems.append(
                 f"{prefix}TLS_CERT_FILE/{prefix}TLS_KEY_FILE are unset: the server would be plaintext"
             )
-        return problems
+        return problems + self.unsafe_production_values()
+
+    def unsafe_production_values(self) -> list[str]:
+        """Values that are set but beyond what production accepts (README, "Production settings")."""
+        prefix = self.model_config.get("env_prefix", "")
+        found = [
+            checks.certificate_validity_problem(f"{prefix}TLS_CERT_FILE", self.tls_cert_file),
+            checks.database_tls_problem(f"{prefix}DATABASE_URL", self.database_url),
+        ]
+        return [problem for problem in found if problem is not None]
 
     @model_validator(mode="after")
     def _tls_files_fit_together(self) -> ServiceSettings:
@@ -157,6 +170,10 @@ class AuthSettings(ServiceSettings):
     # so a login storm can neither exhaust memory nor starve the event loop. One core fewer than the
     # machine has: the event loop keeps a core of its own (bench/README.md, login storm).
     password_hash_concurrency: int = Field(default_factory=_cores_but_one, ge=1, le=64)
+    # Registrations hash in a pool of their own, so that a burst of them never delays a login.
+    registration_hash_concurrency: int = Field(default=1, ge=1, le=64)
+    # Register calls per client address in 15 minutes (counted in the database, shared by replicas).
+    registrations_per_address: int = Field(default=10, ge=1)
 
     def insecure_defaults(self) -> list[str]:
         problems = super().insecure_defaults()
@@ -166,7 +183,16 @@ class AuthSettings(ServiceSettings):
             problems.append(
                 "AUTH_ARGON2_MEMORY_KIB/AUTH_ARGON2_TIME_COST are below the OWASP minimum for argon2id"
             )
-        return problems
+        found = [
+            checks.private_key_file_problem("AUTH_SIGNING_KEY_FILE", self.signing_key_file),
+            checks.at_most(
+                "AUTH_ACCESS_TOKEN_TTL", self.access_token_ttl, checks.MAX_ACCESS_TOKEN_TTL_SECONDS
+            ),
+            checks.at_most(
+                "AUTH_REFRESH_TOKEN_TTL", self.refresh_token_ttl, checks.MAX_REFRESH_TOKEN_TTL_SECONDS
+            ),
+        ]
+        return problems + [problem for problem in found if problem is not None]
 
     @property
     def dev_signing_key_path(self) -> Path:
@@ -201,12 +227,54 @@ class DataSettings(ServiceSettings):
     read_replica_url: str | None = None
     read_replica_max_lag_seconds: float = Field(default=5.0, gt=0)
     read_your_writes_seconds: float = Field(default=10.0, ge=0)
+    # The longest lifetime (exp - iat, seconds) an access token may claim; longer ones are refused even
+    # with a valid signature. Keep it at least AUTH_ACCESS_TOKEN_TTL.
+    access_token_max_ttl: int = Field(default=3600, ge=30, le=86400)
+    # The HMAC key that makes page tokens tamper-evident; every replica needs the same one. At least 32
+    # bytes, given inline or as a file. Unset in development means a random key per process.
+    page_token_key: SecretStr | None = None
+    page_token_key_file: Path | None = None
+
+    def page_token_secret(self) -> bytes | None:
+        """The configured page-token key, or None when neither setting is given."""
+        if self.page_token_key is not None:
+            return self.page_token_key.get_secret_value().encode("utf-8")
+        if self.page_token_key_file is not None:
+            return self.page_token_key_file.read_bytes().strip()
+        return None
 
     def insecure_defaults(self) -> list[str]:
         problems = super().insecure_defaults()
         if self.auth_tls_ca_file is None:
             problems.append("DATA_AUTH_TLS_CA_FILE is unset: keys would be fetched over plaintext")
-        return problems
+        if self.page_token_key is None and self.page_token_key_file is None:
+            problems.append(
+                "DATA_PAGE_TOKEN_KEY/DATA_PAGE_TOKEN_KEY_FILE are unset: replicas would not accept each"
+                " other's page tokens"
+            )
+        found = [
+            checks.private_key_file_problem("DATA_PAGE_TOKEN_KEY_FILE", self.page_token_key_file),
+            checks.certificate_validity_problem("DATA_AUTH_TLS_CERT_FILE", self.auth_tls_cert_file),
+            checks.within(
+                "DATA_JWKS_REFRESH_SECONDS", self.jwks_refresh_seconds, checks.JWKS_REFRESH_BOUNDS_SECONDS
+            ),
+            checks.within(
+                "DATA_JWKS_MIN_REFETCH_SECONDS",
+                self.jwks_min_refetch_seconds,
+                checks.JWKS_MIN_REFETCH_BOUNDS_SECONDS,
+            ),
+        ]
+        return problems + [problem for problem in found if problem is not None]
+
+    @model_validator(mode="after")
+    def _page_token_key_is_usable(self) -> DataSettings:
+        if self.page_token_key is not None and self.page_token_key_file is not None:
+            raise ValueError("set DATA_PAGE_TOKEN_KEY or DATA_PAGE_TOKEN_KEY_FILE, not both")
+        # The file is read when the server starts (it may be mounted only where the server runs).
+        secret = self.page_token_key.get_secret_value().encode("utf-8") if self.page_token_key else None
+        if secret is not None and len(secret) < PAGE_TOKEN_KEY_MIN_BYTES:
+            raise ValueError(f"DATA_PAGE_TOKEN_KEY must be at least {PAGE_TOKEN_KEY_MIN_BYTES} bytes")
+        return self
 
     @model_validator(mode="after")
     def _reads_see_own_writes(self) -> DataSettings:

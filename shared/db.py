@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from types import TracebackType
@@ -17,7 +18,7 @@ import asyncpg
 import structlog
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -26,6 +27,7 @@ from sqlalchemy.util import await_only, greenlet_spawn
 from shared.deadlines import remaining_time
 from shared.errors import DeadlineExceeded, TransactionConflict, Unavailable
 from shared.failover import follow_the_primary, protocol_out_of_step
+from shared.private_files import private_sqlite_database
 
 log = structlog.get_logger(__name__)
 
@@ -128,10 +130,11 @@ def _ping_on_checkout(engine: AsyncEngine) -> None:
 
 
 def ensure_sqlite_directory(url: str) -> None:
-    """SQLite creates the file but not its folder (./var/ on a fresh checkout)."""
+    """SQLite creates the file but not its folder (./var/ on a fresh checkout), and would create the
+    file with the umask's bits (0644): both are made owner-only first (shared/private_files.py)."""
     database = make_url(url).database
-    if is_sqlite(url) and database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    if is_sqlite(url) and database and database != ":memory:" and not database.startswith("file:"):
+        private_sqlite_database(Path(database))
 
 
 def _create_sqlite_engine(
@@ -260,6 +263,9 @@ def translate_infrastructure_error(exc: BaseException) -> Exception | None:
     """
     if isinstance(exc, PoolTimeoutError):
         return Unavailable("the database is busy, retry later", retry_after_seconds=1.0)
+    if is_data_error(exc):
+        # The data was wrong, not the database: retrying cannot help, so this is never UNAVAILABLE.
+        return None
     if isinstance(exc, asyncpg.PostgresError):
         # Raised by the raw driver calls some repositories make on hot read paths; a lost connection
         # is class 08 here too.
@@ -278,6 +284,30 @@ def translate_infrastructure_error(exc: BaseException) -> Exception | None:
     if isinstance(exc, (ConnectionError, OSError)):
         return Unavailable("the database is unreachable, retry later")
     return None
+
+
+# SQLSTATE class 22, "data exception": numeric overflow, division by zero, bad casts, ...
+_DATA_EXCEPTION_CLASS = "22"
+_NUMERIC_OUT_OF_RANGE = "22003"
+# SQLite reports an integer overflow in SUM() as a plain SQLITE_ERROR; its text is all there is.
+_SQLITE_INTEGER_OVERFLOW = "integer overflow"
+
+
+def is_data_error(exc: BaseException) -> bool:
+    """A statement failed on the values it computed (SQLSTATE class 22, SQLite's integer overflow)."""
+    if isinstance(exc, DataError):
+        return True
+    state = exc.sqlstate if isinstance(exc, asyncpg.PostgresError) else sqlstate_of(exc)
+    return (state or "").startswith(_DATA_EXCEPTION_CLASS) or is_numeric_overflow(exc)
+
+
+def is_numeric_overflow(exc: BaseException) -> bool:
+    """A number outgrew its type: SQLSTATE 22003 or SQLite's integer overflow."""
+    state = exc.sqlstate if isinstance(exc, asyncpg.PostgresError) else sqlstate_of(exc)
+    if state == _NUMERIC_OUT_OF_RANGE:
+        return True
+    orig = getattr(exc, "orig", None)
+    return isinstance(orig, sqlite3.Error) and str(orig) == _SQLITE_INTEGER_OVERFLOW
 
 
 def _by_sqlstate(state: str | None) -> Exception | None:

@@ -116,6 +116,12 @@ class DeadlineExceeded(TesseraError):
     default_reason = "DEADLINE_EXCEEDED"
 
 
+class OutOfRange(TesseraError):
+    """A result (a sum, say) does not fit the range the API can express; retrying will not help."""
+
+    default_reason = "OUT_OF_RANGE"
+
+
 class Unimplemented(TesseraError):
     default_reason = "NOT_IMPLEMENTED"
 

@@ -24,6 +24,8 @@ ALGORITHM = "EdDSA"
 # A real token is ~500 bytes; anything far larger is refused before base64 or JSON decoding runs.
 MAX_TOKEN_BYTES = 4096
 _REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "jti"]
+# An access token nobody may hold longer than this, whatever its signature says (one hour).
+DEFAULT_MAX_LIFETIME_SECONDS = 3600
 
 
 class InvalidToken(Unauthenticated):
@@ -65,6 +67,7 @@ class AccessTokenVerifier:
         issuer: str,
         audience: str,
         leeway_seconds: int = 5,
+        max_lifetime_seconds: int = DEFAULT_MAX_LIFETIME_SECONDS,
         cache_size: int = 100_000,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -72,6 +75,7 @@ class AccessTokenVerifier:
         self._issuer = issuer
         self._audience = audience
         self._leeway = leeway_seconds
+        self._max_lifetime = max_lifetime_seconds
         self._cache_size = cache_size
         self._clock = clock
         self._cache: dict[str, Principal] = {}
@@ -131,7 +135,14 @@ class AccessTokenVerifier:
             )
         except jwt.PyJWTError as exc:
             raise InvalidToken(type(exc).__name__) from exc
-        return _principal_from_claims(claims)
+        principal = _principal_from_claims(claims)
+        # A signed token is only as good as its issuer's clock and settings: a token made to live for
+        # years (a leaked key, a misconfigured issuer) or dated in the future is refused here too.
+        if principal.issued_at > now + self._leeway:
+            raise InvalidToken("issued in the future")
+        if principal.expires_at - principal.issued_at > self._max_lifetime + self._leeway:
+            raise InvalidToken("lifetime exceeds the maximum")
+        return principal
 
 
 def _principal_from_claims(claims: dict[str, object]) -> Principal:

@@ -6,13 +6,14 @@ from datetime import datetime
 from urllib.parse import unquote
 
 import grpc
+import structlog
 from google.protobuf.timestamp_pb2 import Timestamp
 from tessera.auth.v1 import auth_pb2, auth_pb2_grpc
 
 from auth_service.domain.errors import InvalidRequest, TooManyAttempts
 from auth_service.domain.scopes import format_scope
 from auth_service.domain.tokens import IssuedTokens
-from auth_service.domain.users import User
+from auth_service.domain.users import User, normalize_email
 from auth_service.service.accounts import Accounts
 from auth_service.service.grants import TokenGrants
 from auth_service.service.introspection import TokenIntrospection, TokenRevocation
@@ -26,6 +27,10 @@ from shared.tokens import InvalidToken
 
 # Counter keys are at most this long; a peer string never is in practice.
 _MAX_PEER_LENGTH = 320
+# Brute force against one account must be visible in the logs, not only in a metric: every refused or
+# throttled grant and registration is a `security_event` naming the account it targeted (never a
+# password or a secret).
+security_log = structlog.get_logger("tessera.auth.security")
 
 
 def peer_address(peer: str | None) -> str:
@@ -68,6 +73,23 @@ def _token_response(issued: IssuedTokens) -> auth_pb2.TokenResponse:
     )
 
 
+def _account_name(name: str) -> str:
+    # What the client sent, cut short and with control characters escaped: it may be an attack string.
+    return repr(name[:_MAX_PEER_LENGTH])[1:-1]
+
+
+def _targeted_account(request: auth_pb2.TokenRequest, grant: str) -> str:
+    """The account a grant tried to get into: the username or the client id (never the secret).
+
+    A refresh token names no account until it is found; its grant logs none.
+    """
+    if grant == "password":
+        return _account_name(normalize_email(request.password.username))
+    if grant == "client_credentials":
+        return _account_name(request.client_credentials.client_id)
+    return ""
+
+
 def _caller() -> Caller:
     principal = current_principal()
     if principal is None:
@@ -101,23 +123,56 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
     async def Register(
         self, request: auth_pb2.RegisterRequest, context: grpc.aio.ServicerContext
     ) -> auth_pb2.User:
-        user = await self._registration.register(
-            email=request.email, password=request.password, display_name=request.display_name
-        )
+        peer = peer_address(context.peer())
+        try:
+            user = await self._registration.register(
+                email=request.email,
+                password=request.password,
+                display_name=request.display_name,
+                peer=peer,
+            )
+        except TooManyAttempts as exc:
+            self._metrics.throttled(exc.limit)
+            security_log.warning(
+                "security_event",
+                kind="registration_throttled",
+                account=_account_name(normalize_email(request.email)),
+                peer=peer,
+                retry_after_seconds=exc.retry_after_seconds,
+            )
+            raise
         return _user_message(user)
 
     async def Token(
         self, request: auth_pb2.TokenRequest, context: grpc.aio.ServicerContext
     ) -> auth_pb2.TokenResponse:
         grant = request.WhichOneof("grant") or "none"
+        peer = peer_address(context.peer())
         try:
-            response = await self._grant(request, grant, peer_address(context.peer()))
+            response = await self._grant(request, grant, peer)
         except TooManyAttempts as exc:
             self._metrics.grant(grant, "throttled")
             self._metrics.throttled(exc.limit)
+            security_log.warning(
+                "security_event",
+                kind="grant_throttled",
+                grant=grant,
+                account=_targeted_account(request, grant),
+                peer=peer,
+                limit=exc.limit,
+                retry_after_seconds=exc.retry_after_seconds,
+            )
             raise
         except TesseraError as exc:
             self._metrics.grant(grant, exc.reason)
+            security_log.warning(
+                "security_event",
+                kind="grant_failed",
+                grant=grant,
+                account=_targeted_account(request, grant),
+                peer=peer,
+                reason=exc.reason,
+            )
             raise
         self._metrics.grant(grant, "success")
         return response

@@ -1,4 +1,5 @@
-"""Brute-force limits: failed grants per account, per service client and per peer (SPEC §2)."""
+"""Brute-force limits: failed grants per account, per service client and per peer (SPEC §2), and
+registrations per peer."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ class AttemptKind(StrEnum):
     ACCOUNT = "account"
     CLIENT = "client"
     PEER = "peer"
+    # Every Register call that gets to hashing, per peer address: each costs a password hash.
+    REGISTRATION = "registration"
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,7 @@ class ThrottlePolicy:
     account_limit: int = 5
     client_limit: int = 5
     peer_limit: int = 20
+    registration_limit: int = 10
     window: timedelta = timedelta(minutes=15)
 
     def limit(self, kind: AttemptKind) -> int:
@@ -29,6 +33,7 @@ class ThrottlePolicy:
             AttemptKind.ACCOUNT: self.account_limit,
             AttemptKind.CLIENT: self.client_limit,
             AttemptKind.PEER: self.peer_limit,
+            AttemptKind.REGISTRATION: self.registration_limit,
         }[kind]
 
 

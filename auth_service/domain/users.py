@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from auth_service.domain.scopes import Role, scopes_of_roles
+from shared.text import unsafe_text_problem
 
 MAX_EMAIL_LENGTH = 254
 MAX_DISPLAY_NAME_LENGTH = 200
@@ -19,7 +20,6 @@ _EMAIL = re.compile(
     r"@(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
     r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 )
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def normalize_email(email: str) -> str:
@@ -44,9 +44,7 @@ def email_problem(normalized_email: str) -> str | None:
 def display_name_problem(display_name: str) -> str | None:
     if len(display_name) > MAX_DISPLAY_NAME_LENGTH:
         return f"must be at most {MAX_DISPLAY_NAME_LENGTH} characters"
-    if _CONTROL_CHARACTERS.search(display_name):
-        return "must not contain control characters"
-    return None
+    return unsafe_text_problem(display_name)
 
 
 def client_name_problem(name: str) -> str | None:
@@ -54,9 +52,7 @@ def client_name_problem(name: str) -> str | None:
         return "is required"
     if len(name) > MAX_CLIENT_NAME_LENGTH:
         return f"must be at most {MAX_CLIENT_NAME_LENGTH} characters"
-    if _CONTROL_CHARACTERS.search(name):
-        return "must not contain control characters"
-    return None
+    return unsafe_text_problem(name)
 
 
 @dataclass

@@ -102,7 +102,7 @@ class RevokedAccessTokenRow(Base):
 class LoginAttemptRow(Base):
     __tablename__ = "login_attempts"
     __table_args__ = (
-        CheckConstraint("kind IN ('account', 'client', 'peer')", name="known_kind"),
+        CheckConstraint("kind IN ('account', 'client', 'peer', 'registration')", name="known_kind"),
         CheckConstraint("attempts >= 0", name="attempts_not_negative"),
         Index("ix_login_attempts_window_start", "window_start"),
     )

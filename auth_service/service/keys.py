@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from shared.jwk import public_jwk, thumbprint
+from shared.private_files import PRIVATE_FILE_MODE, private_directory
 
 log = structlog.get_logger("tessera.auth.keys")
 
@@ -114,11 +115,13 @@ def private_key_pem(private_key: Ed25519PrivateKey) -> bytes:
 
 def write_new_key_file(path: Path) -> bool:
     """Create `path` with a new Ed25519 key, readable by its owner only; False if it already exists."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_directory(path.parent)
     try:
         # O_EXCL: two processes starting at once cannot overwrite each other's key.
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
+        # A key left readable by an older version is made owner-only; its content stays.
+        os.chmod(path, PRIVATE_FILE_MODE)
         return False
     with os.fdopen(descriptor, "wb") as file:
         file.write(private_key_pem(Ed25519PrivateKey.generate()))

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from auth_service.domain.errors import InvalidRequest
 from auth_service.domain.passwords import PasswordPolicy
 from auth_service.domain.scopes import KNOWN_SCOPES, Role, ScopeSyntaxError, parse_scope
+from auth_service.domain.throttle import DEFAULT_THROTTLE, AttemptKind, ThrottlePolicy
 from auth_service.domain.users import (
     ServiceClient,
     User,
@@ -19,6 +20,7 @@ from auth_service.domain.users import (
     normalize_email,
 )
 from auth_service.service.ports import Clock, PasswordHasher, UnitOfWorkFactory
+from auth_service.service.throttling import reserve_attempts
 from shared.errors import FieldViolation
 
 # 32 random bytes: a client secret is a credential nobody types, so it can be as strong as a key.
@@ -26,23 +28,43 @@ CLIENT_SECRET_BYTES = 32
 
 
 class Registration:
-    """Registers users."""
+    """Registers users.
+
+    `hasher` should be a pool of its own (app.py): a burst of registrations then queues behind itself,
+    never in front of the logins.
+    """
 
     def __init__(
-        self, uow: UnitOfWorkFactory, hasher: PasswordHasher, policy: PasswordPolicy, clock: Clock
+        self,
+        uow: UnitOfWorkFactory,
+        hasher: PasswordHasher,
+        policy: PasswordPolicy,
+        clock: Clock,
+        throttle: ThrottlePolicy = DEFAULT_THROTTLE,
     ) -> None:
         self._uow = uow
         self._hasher = hasher
         self._policy = policy
         self._clock = clock
+        self._throttle = throttle
 
     async def register(
-        self, *, email: str, password: str, display_name: str, roles: Iterable[Role] = (Role.CUSTOMER,)
+        self,
+        *,
+        email: str,
+        password: str,
+        display_name: str,
+        roles: Iterable[Role] = (Role.CUSTOMER,),
+        peer: str | None = None,
     ) -> User:
         """Create a user with a normalized, unique email and an argon2id hash of the password.
 
         Every invalid field is reported at once (`InvalidRequest`); a taken email is `EmailTaken`,
         decided by the database's unique constraint, so two concurrent registrations cannot both win.
+        A taken email costs the same hash as a new one, so the time of the answer does not tell whether
+        an address is registered. With `peer` (the Register RPC), at most `registration_limit` calls per
+        address and window get to the hash, counted in the database so that replicas share the count;
+        beyond it `TooManyAttempts`.
         """
         normalized = normalize_email(email)
         violations = [
@@ -59,6 +81,11 @@ class Registration:
             violations.append(FieldViolation("roles", "at least one role is required"))
         if violations:
             raise InvalidRequest(violations)
+        if peer is not None:
+            async with self._uow() as uow:
+                counter = (AttemptKind.REGISTRATION, peer)
+                await reserve_attempts(uow, self._throttle, [counter], self._clock())
+                await uow.commit()
         # Hash before the transaction opens: no connection or lock is held during the slow part.
         password_hash = await self._hasher.hash(password)
         user = User(

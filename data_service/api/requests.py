@@ -10,6 +10,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from tessera.inventory.v1 import inventory_pb2
 
 from data_service.api.fields import FieldErrors
+from data_service.api.page_tokens import PageTokenSeal
 from data_service.domain.orders import MAX_LINES, LineRequest, OrderStatus, order_quantity
 from data_service.domain.products import ProductChanges
 from data_service.domain.queries import ProductFilter
@@ -59,8 +60,8 @@ def _optional_etag(raw: str) -> int | None:
     return version_of_etag(raw) if raw else None
 
 
-def _page_token(raw: str) -> PageToken | None:
-    return PageToken.decode(raw)
+def _page_token(seal: PageTokenSeal) -> Callable[[str], PageToken | None]:
+    return lambda raw: PageToken.decode(seal.open(raw))
 
 
 def _price(errors: FieldErrors, field: str, message: inventory_pb2.Money) -> Money:
@@ -128,10 +129,10 @@ def product_id(request: inventory_pb2.GetProductRequest) -> UUID:
     return product
 
 
-def list_products(request: inventory_pb2.ListProductsRequest) -> commands.ListProducts:
+def list_products(request: inventory_pb2.ListProductsRequest, seal: PageTokenSeal) -> commands.ListProducts:
     errors = FieldErrors()
     size = errors.check("page_size", page_size, request.page_size)
-    token = errors.check("page_token", _page_token, request.page_token, reason=INVALID_PAGE_TOKEN)
+    token = errors.check("page_token", _page_token(seal), request.page_token, reason=INVALID_PAGE_TOKEN)
     prefix = errors.check("sku_prefix", sku_prefix, request.sku_prefix)
     errors.raise_if_any()
     return commands.ListProducts(
@@ -217,11 +218,13 @@ def adjust_stock(request: inventory_pb2.AdjustStockRequest) -> commands.AdjustSt
     return commands.AdjustStock(product_id=target, delta=delta, reason=reason, request_id=request_id)
 
 
-def list_stock_movements(request: inventory_pb2.ListStockMovementsRequest) -> commands.ListStockMovements:
+def list_stock_movements(
+    request: inventory_pb2.ListStockMovementsRequest, seal: PageTokenSeal
+) -> commands.ListStockMovements:
     errors = FieldErrors()
     target = errors.check("product_id", _id("product_id"), request.product_id)
     size = errors.check("page_size", page_size, request.page_size)
-    token = errors.check("page_token", _page_token, request.page_token, reason=INVALID_PAGE_TOKEN)
+    token = errors.check("page_token", _page_token(seal), request.page_token, reason=INVALID_PAGE_TOKEN)
     errors.raise_if_any()
     return commands.ListStockMovements(product_id=target, page_size=size, page_token=token)
 
@@ -257,10 +260,10 @@ def order_id(request: inventory_pb2.GetOrderRequest) -> UUID:
     return order
 
 
-def list_orders(request: inventory_pb2.ListOrdersRequest) -> commands.ListOrders:
+def list_orders(request: inventory_pb2.ListOrdersRequest, seal: PageTokenSeal) -> commands.ListOrders:
     errors = FieldErrors()
     size = errors.check("page_size", page_size, request.page_size)
-    token = errors.check("page_token", _page_token, request.page_token, reason=INVALID_PAGE_TOKEN)
+    token = errors.check("page_token", _page_token(seal), request.page_token, reason=INVALID_PAGE_TOKEN)
     status = errors.check("status", _order_status, request.status)
     owner = errors.check("owner", _owner_filter, request.owner)
     errors.raise_if_any()

@@ -7,6 +7,7 @@ from typing import Any
 from tessera.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 
 from data_service.api import requests, responses
+from data_service.api.page_tokens import PageTokenSeal
 from data_service.domain.values import Caller
 from data_service.service.catalog import CatalogService
 from data_service.service.orders import OrderService
@@ -27,7 +28,10 @@ def _caller() -> Caller:
 class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
     """Each RPC: request → command (every bad field reported), use case, result → response."""
 
-    def __init__(self, catalog: CatalogService, stock: StockService, orders: OrderService) -> None:
+    def __init__(
+        self, catalog: CatalogService, stock: StockService, orders: OrderService, page_tokens: PageTokenSeal
+    ) -> None:
+        self._page_tokens = page_tokens
         self._catalog = catalog
         self._stock = stock
         self._orders = orders
@@ -47,9 +51,10 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
     async def ListProducts(
         self, request: inventory_pb2.ListProductsRequest, context: Any
     ) -> inventory_pb2.ListProductsResponse:
-        page = await self._catalog.list_products(requests.list_products(request))
+        page = await self._catalog.list_products(requests.list_products(request, self._page_tokens))
         return inventory_pb2.ListProductsResponse(
-            products=[responses.product(p) for p in page.items], next_page_token=page.next_page_token
+            products=[responses.product(p) for p in page.items],
+            next_page_token=self._page_tokens.seal(page.next_page_token),
         )
 
     async def UpdateProduct(
@@ -74,9 +79,10 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
     async def ListStockMovements(
         self, request: inventory_pb2.ListStockMovementsRequest, context: Any
     ) -> inventory_pb2.ListStockMovementsResponse:
-        page = await self._stock.list_movements(requests.list_stock_movements(request))
+        page = await self._stock.list_movements(requests.list_stock_movements(request, self._page_tokens))
         return inventory_pb2.ListStockMovementsResponse(
-            movements=[responses.movement(m) for m in page.items], next_page_token=page.next_page_token
+            movements=[responses.movement(m) for m in page.items],
+            next_page_token=self._page_tokens.seal(page.next_page_token),
         )
 
     async def CreateOrder(
@@ -93,9 +99,10 @@ class InventoryServicer(inventory_pb2_grpc.InventoryServiceServicer):
         self, request: inventory_pb2.ListOrdersRequest, context: Any
     ) -> inventory_pb2.ListOrdersResponse:
         caller = _caller()
-        page = await self._orders.list_orders(caller, requests.list_orders(request))
+        page = await self._orders.list_orders(caller, requests.list_orders(request, self._page_tokens))
         return inventory_pb2.ListOrdersResponse(
-            orders=[responses.order(o) for o in page.items], next_page_token=page.next_page_token
+            orders=[responses.order(o) for o in page.items],
+            next_page_token=self._page_tokens.seal(page.next_page_token),
         )
 
     async def CancelOrder(

@@ -16,6 +16,7 @@ from shared.errors import (
     FieldViolation,
     InvalidArgument,
     NotFound,
+    OutOfRange,
     PermissionDenied,
     PreconditionViolation,
 )
@@ -124,4 +125,14 @@ class OwnerFilterForbidden(PermissionDenied):
     def __init__(self) -> None:
         super().__init__(
             "filtering orders by owner needs the scope 'orders.admin'", reason="OWNER_FILTER_FORBIDDEN"
+        )
+
+
+class AmountOutOfRange(OutOfRange):
+    """A sum of money outgrew the 64-bit minor units the API carries (prices are capped well below)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "an amount is beyond the range of 64-bit minor units; ask for a shorter period",
+            reason="AMOUNT_OUT_OF_RANGE",
         )

@@ -8,6 +8,10 @@ import time
 import uuid
 from dataclasses import dataclass
 
+import pycountry
+
+from shared.text import unsafe_text_problem
+
 INT64_MAX = 2**63 - 1
 ORDERS_ADMIN_SCOPE = "orders.admin"
 
@@ -18,6 +22,15 @@ _ETAG = re.compile(r"v[0-9]{1,18}")
 MAX_NAME_LENGTH = 200
 MAX_DESCRIPTION_LENGTH = 2000
 MAX_SUBJECT_LENGTH = 255
+# The highest price a product may have, in minor units: 10^12 is ten billion euros or dollars, a
+# trillion yen, a billion dinars (three decimals). No catalogue comes near it, and it keeps every sum
+# an order can make inside a signed 64-bit integer: 10^12 x MAX_QUANTITY (10^4) x MAX_LINES (100) =
+# 10^18 < 2^63 - 1 (about 9.2 x 10^18).
+MAX_PRICE_MINOR_UNITS = 10**12
+# ISO 4217 as maintained by the pycountry package (Debian's iso-codes). XXX ("no currency") and XTS
+# ("for testing") are codes, but no price is in them.
+_NOT_A_PRICE_CURRENCY = frozenset({"XXX", "XTS"})
+ISO_4217_CODES = frozenset(currency.alpha_3 for currency in pycountry.currencies) - _NOT_A_PRICE_CURRENCY
 
 
 class InvalidValue(ValueError):
@@ -67,27 +80,36 @@ def _no_nul(raw: str, what: str) -> None:
         raise InvalidValue(f"{what} must not contain NUL characters")
 
 
+def _readable(raw: str, what: str, *, multiline: bool = False) -> None:
+    problem = unsafe_text_problem(raw, multiline=multiline)
+    if problem is not None:
+        raise InvalidValue(f"{what} {problem}")
+
+
 def product_name(raw: str) -> str:
-    """A display name: 1 to 200 characters, not only white space."""
+    """A display name: 1 to 200 characters, not only white space, one line without control characters."""
     _no_nul(raw, "name")
     if not raw.strip():
         raise InvalidValue("name is required (1 to 200 characters)")
     if len(raw) > MAX_NAME_LENGTH:
         raise InvalidValue(f"name must be at most {MAX_NAME_LENGTH} characters")
+    _readable(raw, "name")
     return raw
 
 
 def product_description(raw: str) -> str:
-    """A description: up to 2000 characters, may be empty."""
+    """A description: up to 2000 characters, may be empty; line breaks but no other control characters."""
     _no_nul(raw, "description")
     if len(raw) > MAX_DESCRIPTION_LENGTH:
         raise InvalidValue(f"description must be at most {MAX_DESCRIPTION_LENGTH} characters")
+    _readable(raw, "description", multiline=True)
     return raw
 
 
 def subject(raw: str) -> str:
     """The `sub` of a caller, as used for order ownership."""
     _no_nul(raw, "owner")
+    _readable(raw, "owner")
     if len(raw) > MAX_SUBJECT_LENGTH:
         raise InvalidValue(f"owner must be at most {MAX_SUBJECT_LENGTH} characters")
     return raw
@@ -122,16 +144,25 @@ def sku_prefix(raw: str) -> str:
     return value
 
 
-def currency_code(raw: str) -> str:
-    """An ISO 4217 currency code: three upper-case letters."""
+def _currency_code_shape(raw: str) -> str:
     if not _CURRENCY_CODE.fullmatch(raw):
         raise InvalidValue("currency_code must be an ISO 4217 code of three upper-case letters, e.g. EUR")
+    return raw
+
+
+def currency_code(raw: str) -> str:
+    """A currency code that ISO 4217 lists (three upper-case letters, e.g. EUR)."""
+    _currency_code_shape(raw)
+    if raw not in ISO_4217_CODES:
+        raise InvalidValue(f"currency_code {raw} is not an ISO 4217 currency")
     return raw
 
 
 def price_minor_units(minor_units: int) -> int:
     if minor_units < 0:
         raise InvalidValue("minor_units of a price must not be negative")
+    if minor_units > MAX_PRICE_MINOR_UNITS:
+        raise InvalidValue(f"minor_units of a price must be at most {MAX_PRICE_MINOR_UNITS} (10^12)")
     return minor_units
 
 
@@ -143,7 +174,8 @@ class Money:
     minor_units: int
 
     def __post_init__(self) -> None:
-        currency_code(self.currency_code)
+        # Only the shape: amounts read back from the database were checked against ISO 4217 on entry.
+        _currency_code_shape(self.currency_code)
         if not -INT64_MAX - 1 <= self.minor_units <= INT64_MAX:
             raise InvalidValue("minor_units is out of range")
 

@@ -12,7 +12,8 @@ from collections.abc import Callable, Iterator, Mapping
 
 from sqlalchemy.exc import IntegrityError
 
-from shared.db import INFRASTRUCTURE_ERRORS, translate_infrastructure_error
+from data_service.domain.errors import AmountOutOfRange
+from shared.db import INFRASTRUCTURE_ERRORS, is_numeric_overflow, translate_infrastructure_error
 from shared.errors import FailedPrecondition, NotFound, TesseraError
 
 ErrorFactory = Callable[[], TesseraError]
@@ -70,6 +71,8 @@ def database_errors(constraint_errors: Mapping[str, ErrorFactory] | None = None)
             raise
         raise factory() from exc
     except INFRASTRUCTURE_ERRORS as exc:
+        if is_numeric_overflow(exc):
+            raise AmountOutOfRange() from exc
         translated = translate_infrastructure_error(exc)
         if translated is None:
             raise

@@ -5,16 +5,30 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Row, func, insert, literal, select, tuple_, update
+from sqlalchemy import (
+    BigInteger,
+    Numeric,
+    Row,
+    cast,
+    func,
+    insert,
+    literal,
+    select,
+    tuple_,
+    type_coerce,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from data_service.domain.errors import AmountOutOfRange
 from data_service.domain.orders import Order, OrderLine, OrderStatus
 from data_service.domain.queries import NewestFirstKey, OrderFilter
 from data_service.domain.reports import SalesReportRow
-from data_service.domain.values import Money, Sku
+from data_service.domain.values import INT64_MAX, Money, Sku
 from data_service.repository.errors import database_errors
 from data_service.repository.models import order_lines, orders
 
@@ -147,7 +161,13 @@ class SqlOrderRepository:
         from the lines' primary key.
         """
         units_sold = func.sum(order_lines.c.quantity).label("units_sold")
-        revenue = func.sum(order_lines.c.quantity * order_lines.c.unit_price_minor_units).label("revenue")
+        # Multiplied as NUMERIC: bigint x bigint would overflow on PostgreSQL before SUM (which sums
+        # numeric anyway). SQLite has no wider integer; its SUM fails on overflow (AmountOutOfRange).
+        # The result is read as it comes (Decimal, int or float): a Numeric result type would make
+        # SQLAlchemy round SQLite's integers through float.
+        revenue = type_coerce(
+            func.sum(cast(order_lines.c.quantity, Numeric) * order_lines.c.unit_price_minor_units), BigInteger
+        ).label("revenue")
         statement = (
             select(
                 order_lines.c.product_id,
@@ -174,8 +194,17 @@ class SqlOrderRepository:
                     product_id=row.product_id,
                     sku=row.sku,
                     units_sold=int(row.units_sold),
-                    # PostgreSQL sums bigints as numeric; the amounts are whole minor units.
-                    revenue=Money(row.unit_price_currency, int(row.revenue)),
+                    revenue=Money(row.unit_price_currency, _whole_minor_units(row.revenue)),
                 )
                 for row in result
             ]
+
+
+def _whole_minor_units(total: object) -> int:
+    """A revenue sum as an int64 amount; `AmountOutOfRange` when it does not fit exactly."""
+    # PostgreSQL returns NUMERIC (a Decimal); SQLite an int, or a float once a product overflowed.
+    if isinstance(total, float) or not isinstance(total, (int, Decimal)):
+        raise AmountOutOfRange()
+    if not 0 <= total <= INT64_MAX:
+        raise AmountOutOfRange()
+    return int(total)

@@ -8,7 +8,7 @@ import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Generic, TypeVar
 from uuid import UUID
 
@@ -87,7 +87,7 @@ def parse_key(key: tuple[str, ...] | None, parse: Callable[[tuple[str, ...]], T]
         return None
     try:
         return parse(key)
-    except (ValueError, TypeError, IndexError):
+    except (ValueError, TypeError, IndexError, OverflowError):
         raise InvalidPageToken("page_token is not a token this service issued") from None
 
 
@@ -116,4 +116,6 @@ def newest_first_key(key: tuple[str, ...]) -> NewestFirstKey:
     parsed = datetime.fromisoformat(create_time)
     if parsed.tzinfo is None:
         raise ValueError("naive time in a page token")
+    # 0001-01-01T00:00:00+14:00 parses, but is before year 1 in UTC: the database cannot bind it.
+    parsed = parsed.astimezone(UTC)
     return NewestFirstKey(create_time=parsed, id=UUID(row_id))

@@ -38,6 +38,7 @@ STATUS_OF: tuple[tuple[type[errors.TesseraError], grpc.StatusCode], ...] = (
     (errors.Unavailable, grpc.StatusCode.UNAVAILABLE),
     (errors.DeadlineExceeded, grpc.StatusCode.DEADLINE_EXCEEDED),
     (errors.Unimplemented, grpc.StatusCode.UNIMPLEMENTED),
+    (errors.OutOfRange, grpc.StatusCode.OUT_OF_RANGE),
 )
 
 INTERNAL_MESSAGE = "internal error; quote the request id when reporting it"

@@ -60,7 +60,12 @@ AUTH_TABLES = (
 )
 # A refused grant or password change is counted against the account and the peer: that is the
 # brute-force limit working, not a partial write.
-COUNTED_WHEN_REFUSED = {"Token": "login_attempts", "ChangePassword": "login_attempts"}
+COUNTED_WHEN_REFUSED = {
+    "Token": "login_attempts",
+    "ChangePassword": "login_attempts",
+    # Registrations per address are counted before the email is found taken.
+    "Register": "login_attempts",
+}
 NEVER = {grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN}
 MAX_MESSAGE_BYTES = ServiceSettings.model_fields["max_message_bytes"].default
 PASSWORD = "correct horse battery staple"
@@ -99,6 +104,7 @@ class Targets:
 
 def forged_page_tokens(real: str) -> list[str]:
     """Tokens shaped like ours (same filters digest) with keys we never issue."""
+    real = real.rpartition(".")[0]  # the signed body, without its HMAC
     padded = real + "=" * (-len(real) % 4)
     decoded = json.loads(base64.urlsafe_b64decode(padded))
     keys: list[Any] = [

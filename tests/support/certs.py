@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,7 +136,10 @@ DEV_SECRET_FILES = (
     "client.pem",
     "client-key.pem",
     "auth-signing-key.pem",
+    "page-token-key",
 )
+# Keys production refuses to read when group or others can (the services run as their owner).
+OWNER_ONLY_SECRET_FILES = ("auth-signing-key.pem", "page-token-key")
 
 
 def write_dev_secrets(directory: Path) -> list[Path]:
@@ -153,10 +157,11 @@ def write_dev_secrets(directory: Path) -> list[Path]:
     ca.issue(directory, "client", client=True)
     signing_key = Ed25519PrivateKey.generate()
     _write(directory / "auth-signing-key.pem", _private_pem(signing_key))
-    # The containers run as an unprivileged user that does not own these bind-mounted files; development
-    # secrets only, which is why they may be world-readable here and must never be reused elsewhere.
+    _write(directory / "page-token-key", secrets.token_hex(32).encode())
+    # The TLS files are world-readable (development secrets only, never to be reused elsewhere); the
+    # token keys are owner-only, and the containers run as their owner (docker-compose.yml).
     for path in paths:
-        path.chmod(0o644)
+        path.chmod(0o600 if path.name in OWNER_ONLY_SECRET_FILES else 0o644)
     return paths
 
 

@@ -288,3 +288,34 @@ def test_a_withdrawn_key_no_longer_verifies_even_cached_tokens() -> None:
     keys.replace([])
     with pytest.raises(UnknownKeyId):
         check.verify(token)
+
+
+def test_a_token_claiming_a_lifetime_beyond_the_maximum_is_refused() -> None:
+    now = int(time.time())
+    lenient = AccessTokenVerifier(_keys(), issuer=ISSUER, audience=AUDIENCE, max_lifetime_seconds=900)
+    # Within the maximum plus the leeway: accepted.
+    assert lenient.verify(signed(body=claims(iat=now, exp=now + 900 + 5))).expires_at == now + 905
+    for exp in (now + 900 + 6, 253_402_300_799):  # just beyond; year 9999
+        with pytest.raises(InvalidToken) as refused:
+            lenient.verify(signed(body=claims(iat=now, exp=exp)))
+        assert refused.value.why == "lifetime exceeds the maximum"
+
+
+def test_a_token_issued_in_the_future_is_refused_by_the_verifiers_own_clock() -> None:
+    now = int(time.time())
+    # The verifier's clock runs a minute behind the wall clock: a token issued "now" is from its future.
+    behind = verifier(clock=lambda: now - 60)
+    assert verifier().verify(signed(body=claims(iat=now, exp=now + 300))).issued_at == now
+    with pytest.raises(InvalidToken) as refused:
+        behind.verify(signed(body=claims(iat=now, exp=now + 300)))
+    assert refused.value.why == "issued in the future"
+    # Within the leeway it is accepted.
+    assert (
+        verifier(clock=lambda: now - 5).verify(signed(body=claims(iat=now, exp=now + 300))).issued_at == now
+    )
+
+
+def _keys() -> KeySet:
+    keys = KeySet()
+    keys.replace([(KID, PUBLIC)])
+    return keys

@@ -63,6 +63,15 @@ async def unknown_kid(auth: AuthServerHandle) -> str:
     return auth.keys.mint(scope=["catalog.read"], key=Ed25519PrivateKey.generate())
 
 
+async def valid_until_the_year_9999(auth: AuthServerHandle) -> str:
+    now = int(time.time())
+    return auth.keys.mint(scope=["catalog.read"], issued_at=now, ttl_seconds=253_402_300_799 - now)
+
+
+async def issued_an_hour_from_now(auth: AuthServerHandle) -> str:
+    return auth.keys.mint(scope=["catalog.read"], issued_at=int(time.time()) + 3600, ttl_seconds=300)
+
+
 FORGERIES: list[Forge] = [
     one_signature_byte_changed,
     one_claims_byte_changed,
@@ -72,6 +81,8 @@ FORGERIES: list[Forge] = [
     wrong_audience,
     expired,
     unknown_kid,
+    valid_until_the_year_9999,
+    issued_an_hour_from_now,
 ]
 
 

@@ -221,8 +221,10 @@ class FakeHasher:
     def __init__(self) -> None:
         self.dummy_verifications = 0
         self.verifications = 0
+        self.hashes = 0
 
     async def hash(self, password: str) -> str:
+        self.hashes += 1
         return f"fake${password[::-1]}"
 
     async def verify(self, password_hash: str, password: str) -> PasswordCheck:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from auth_service.domain.errors import ClientNameTaken, EmailTaken, InvalidRequest
+from auth_service.domain.errors import ClientNameTaken, EmailTaken, InvalidRequest, TooManyAttempts
 from auth_service.domain.scopes import Role
 from tests.unit.auth.conftest import PASSWORD, Auth
 
@@ -74,3 +74,42 @@ async def test_a_client_with_unknown_or_no_scopes_is_refused(auth: Auth) -> None
     with pytest.raises(InvalidRequest):
         await auth.clients.create(name="x", scopes="  ")
     assert auth.db.clients == {}
+
+
+async def test_a_taken_email_costs_the_same_hash_as_a_new_one(auth: Auth) -> None:
+    await auth.registration.register(email="ann@example.com", password=PASSWORD, display_name="")
+    assert auth.hasher.hashes == 1
+
+    with pytest.raises(EmailTaken):
+        await auth.registration.register(email="ann@example.com", password=PASSWORD, display_name="")
+
+    # One hash for the duplicate too: the answer takes as long, so it does not tell who is registered.
+    assert auth.hasher.hashes == 2
+
+
+async def test_registrations_per_address_are_limited_before_any_hash(auth: Auth) -> None:
+    for n in range(10):
+        await auth.registration.register(
+            email=f"user{n}@example.com", password=PASSWORD, display_name="", peer="203.0.113.7"
+        )
+    with pytest.raises(TooManyAttempts) as refused:
+        await auth.registration.register(
+            email="user10@example.com", password=PASSWORD, display_name="", peer="203.0.113.7"
+        )
+    assert refused.value.retry_after_seconds > 0
+    assert auth.hasher.hashes == 10
+    # Another address has its own count; the command line (no peer) is not limited.
+    await auth.registration.register(
+        email="x@example.com", password=PASSWORD, display_name="", peer="198.51.100.1"
+    )
+    await auth.registration.register(email="y@example.com", password=PASSWORD, display_name="")
+
+
+@pytest.mark.parametrize("display_name", ["Ann\u202egnp.exe", "Ann\x1b[2J", "Ann\nAdmin", "Ann\u2067x\u2069"])
+async def test_display_names_refuse_control_and_bidi_characters(auth: Auth, display_name: str) -> None:
+    with pytest.raises(InvalidRequest) as raised:
+        await auth.registration.register(
+            email="ann@example.com", password=PASSWORD, display_name=display_name
+        )
+    assert [v.field for v in raised.value.violations] == ["display_name"]
+    assert auth.db.users == {}

@@ -11,11 +11,13 @@ from tessera.inventory.v1 import error_reason_pb2
 from tessera.inventory.v1 import inventory_pb2 as pb
 
 from data_service.api import requests
+from data_service.api.page_tokens import PageTokenSeal
 from data_service.domain import errors as domain_errors
 from data_service.domain.values import Money
 from shared.errors import InvalidArgument, TesseraError
 
 ID = str(uuid.uuid4())
+SEAL = PageTokenSeal(b"k" * 32)
 
 
 def bad_fields(parse, request) -> set[str]:  # type: ignore[no-untyped-def]
@@ -135,17 +137,22 @@ def test_stock_adjustments_accept_only_manual_reasons() -> None:
 
 def test_list_requests_check_size_token_and_filters_together() -> None:
     request = pb.ListOrdersRequest(page_size=-1, page_token="garbage!", status=42, owner="a\x00b")
-    assert bad_fields(requests.list_orders, request) == {"page_size", "page_token", "status", "owner"}
+    assert bad_fields(lambda r: requests.list_orders(r, SEAL), request) == {
+        "page_size",
+        "page_token",
+        "status",
+        "owner",
+    }
     products = pb.ListProductsRequest(page_size=-3, sku_prefix="a b")
-    assert bad_fields(requests.list_products, products) == {"page_size", "sku_prefix"}
+    assert bad_fields(lambda r: requests.list_products(r, SEAL), products) == {"page_size", "sku_prefix"}
 
 
 def test_a_bad_page_token_alone_has_its_own_reason() -> None:
     with pytest.raises(InvalidArgument) as raised:
-        requests.list_products(pb.ListProductsRequest(page_token="garbage!"))
+        requests.list_products(pb.ListProductsRequest(page_token="garbage!"), SEAL)
     assert raised.value.reason == "INVALID_PAGE_TOKEN"
     with pytest.raises(InvalidArgument) as raised:
-        requests.list_products(pb.ListProductsRequest(page_token="garbage!", page_size=-1))
+        requests.list_products(pb.ListProductsRequest(page_token="garbage!", page_size=-1), SEAL)
     assert raised.value.reason == "INVALID_ARGUMENT"
 
 

@@ -93,6 +93,14 @@ export enum InventoryErrorReason {
    * @generated from enum value: INVENTORY_ERROR_REASON_INVALID_PAGE_TOKEN = 10;
    */
   INVALID_PAGE_TOKEN = 10,
+
+  /**
+   * A sum of money (the revenue of a sales report) does not fit in int64 minor units; prices are
+   * capped far below, so only data from before the cap gets here (status OUT_OF_RANGE).
+   *
+   * @generated from enum value: INVENTORY_ERROR_REASON_AMOUNT_OUT_OF_RANGE = 11;
+   */
+  AMOUNT_OUT_OF_RANGE = 11,
 }
 
 /**
