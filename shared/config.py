@@ -27,6 +27,8 @@ class InsecureSettingsError(ValueError):
 
 
 VAR_DIR = Path("var")
+# How often the data service asks its read replica how far behind it is (shared/replicas.py).
+REPLICA_LAG_PROBE_INTERVAL_SECONDS = 0.5
 # An HMAC-SHA256 key shorter than its output would weaken it (RFC 2104 section 3).
 PAGE_TOKEN_KEY_MIN_BYTES = 32
 
@@ -279,9 +281,7 @@ class DataSettings(ServiceSettings):
     @model_validator(mode="after")
     def _reads_see_own_writes(self) -> DataSettings:
         # A replica may be this far behind; a caller's reads must stay on the primary at least as long.
-        from shared.replicas import PROBE_INTERVAL_SECONDS
-
-        staleness_bound = self.read_replica_max_lag_seconds + 2 * PROBE_INTERVAL_SECONDS
+        staleness_bound = self.read_replica_max_lag_seconds + 2 * REPLICA_LAG_PROBE_INTERVAL_SECONDS
         if self.read_replica_url is not None and self.read_your_writes_seconds < staleness_bound:
             raise ValueError(
                 f"DATA_READ_YOUR_WRITES_SECONDS must be at least {staleness_bound:g} "

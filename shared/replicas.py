@@ -20,9 +20,11 @@ import structlog
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.config import REPLICA_LAG_PROBE_INTERVAL_SECONDS
+
 log = structlog.get_logger(__name__)
 
-PROBE_INTERVAL_SECONDS = 0.5
+PROBE_INTERVAL_SECONDS = REPLICA_LAG_PROBE_INTERVAL_SECONDS
 
 # How far replay is behind, in seconds. A primary (the URL may lead to one when no standby is up) is 0
 # behind. A standby that replayed all it received is 0 behind only while it is receiving (streaming): one
