@@ -51,6 +51,22 @@ soak-reliability: install ## Long reliability runs: 20x the loads, 500 generated
 	TESSERA_TEST_DATABASES=$(DATABASES) TESSERA_RELIABILITY_SCALE=20 TESSERA_FUZZ_EXAMPLES=500 \
 		$(BIN)/pytest tests/reliability $(PYTEST_ARGS)
 
+.PHONY: ha
+ha: ## Start a local HA PostgreSQL (Patroni + etcd, 3 members, synchronous); prints the URLs. `make ha-stop` stops it
+	@scripts/ensure-ha-tools >/dev/null
+	@scripts/ha-cluster start
+	@scripts/ha-cluster status
+
+.PHONY: ha-stop
+ha-stop: ## Stop the cluster `make ha` started and remove its directory
+	@scripts/ha-cluster stop
+
+# The HA cases start their own Patroni clusters: 75-100 s on 2 cores (budget: 4 min, enforced by timeout).
+.PHONY: ha-test
+ha-test: install ## Kill and switch over the primary of a Patroni cluster under load (tests/ha; budget 4 min)
+	@scripts/ensure-ha-tools >/dev/null
+	TESSERA_HA_TESTS=1 TESSERA_TEST_DATABASES=postgres timeout 240 $(BIN)/pytest -s tests/ha $(PYTEST_ARGS)
+
 .PHONY: lint
 lint: install ## ruff, mypy, import-linter (layer contracts) and buf lint
 	$(BIN)/ruff check .

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tessera.inventory.v1 import inventory_pb2, inventory_pb2_grpc
 
 from data_service.api.page_tokens import PageTokenSeal
@@ -20,7 +22,9 @@ from shared.db import create_engine, session_factory
 from shared.interceptors.auth import AuthInterceptor
 from shared.jwks import JwksKeySource
 from shared.metrics import ServiceMetrics
+from shared.principal import current_principal
 from shared.readiness import Prerequisite
+from shared.replicas import RecentWriters, ReplicaLagProbe
 from shared.server import GrpcServer, database_application_name
 from shared.tokens import AccessTokenVerifier, KeySet
 
@@ -51,12 +55,21 @@ async def create_server(settings: DataSettings, *, key_set: KeySet | None = None
         application_name=database_application_name(settings),
     )
     sessions, readers = session_factory(engine), session_factory(engine, read_only=True)
+    on_stopped: list[Callable[[], Awaitable[None]]] = [engine.dispose]
+    replica = await _read_replica(settings, on_stopped)
 
-    def unit_of_work(*, read_only: bool = False) -> InventoryUnitOfWork:
-        return InventoryUnitOfWork(readers if read_only else sessions)
+    def unit_of_work(*, read_only: bool = False, stale_ok: bool = False) -> InventoryUnitOfWork:
+        if not read_only:
+            return (
+                InventoryUnitOfWork(sessions)
+                if replica is None
+                else _RememberingWriter(sessions, replica.writers)
+            )
+        if stale_ok and replica is not None and replica.serves_current_caller():
+            return InventoryUnitOfWork(replica.readers)
+        return InventoryUnitOfWork(readers)
 
     metrics = ServiceMetrics()
-    on_stopped: list[Callable[[], Awaitable[None]]] = [engine.dispose]
     refresh_keys = None
     prerequisites = []
     if key_set is None:
@@ -101,4 +114,52 @@ async def create_server(settings: DataSettings, *, key_set: KeySet | None = None
         metrics=metrics,
         on_stopped=on_stopped,
         prerequisites=prerequisites,
+    )
+
+
+@dataclass
+class _ReadReplica:
+    readers: async_sessionmaker[AsyncSession]
+    lag: ReplicaLagProbe
+    writers: RecentWriters
+
+    def serves_current_caller(self) -> bool:
+        caller = current_principal()
+        return self.lag.fresh and (caller is None or not self.writers.wrote_recently(caller.subject))
+
+
+class _RememberingWriter(InventoryUnitOfWork):
+    """A unit of work that, once committed, sends its caller's reads to the primary for a while."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], writers: RecentWriters) -> None:
+        super().__init__(sessions)
+        self._writers = writers
+
+    async def commit(self) -> None:
+        await super().commit()
+        caller = current_principal()
+        if caller is not None:
+            self._writers.wrote(caller.subject)
+
+
+async def _read_replica(
+    settings: DataSettings, on_stopped: list[Callable[[], Awaitable[None]]]
+) -> _ReadReplica | None:
+    """The read replica of `DATA_READ_REPLICA_URL` with its lag probe, or None when unset."""
+    if settings.read_replica_url is None:
+        return None
+    engine = create_engine(
+        settings.read_replica_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout_seconds,
+        application_name=f"{database_application_name(settings)}-replica",
+    )
+    lag = ReplicaLagProbe(engine, settings.read_replica_max_lag_seconds)
+    await lag.start()
+    on_stopped.extend([lag.stop, engine.dispose])
+    return _ReadReplica(
+        readers=session_factory(engine, read_only=True),
+        lag=lag,
+        writers=RecentWriters(settings.read_your_writes_seconds),
     )

@@ -121,7 +121,8 @@ async def unit_of_work_for(settings: DataSettings, connections: int = 1) -> Asyn
     )
     sessions, readers = session_factory(engine), session_factory(engine, read_only=True)
 
-    def unit_of_work(*, read_only: bool = False) -> InventoryUnitOfWork:
+    def unit_of_work(*, read_only: bool = False, stale_ok: bool = False) -> InventoryUnitOfWork:
+        # A command-line run has no read replica: every read is the primary's.
         return InventoryUnitOfWork(readers if read_only else sessions)
 
     try:

@@ -27,6 +27,8 @@ class InsecureSettingsError(ValueError):
 
 
 VAR_DIR = Path("var")
+# How often the data service asks its read replica how far behind it is (shared/replicas.py).
+REPLICA_LAG_PROBE_INTERVAL_SECONDS = 0.5
 # An HMAC-SHA256 key shorter than its output would weaken it (RFC 2104 section 3).
 PAGE_TOKEN_KEY_MIN_BYTES = 32
 
@@ -234,6 +236,12 @@ class DataSettings(ServiceSettings):
     jwks_min_refetch_seconds: float = Field(default=5.0, ge=0)
     # How long start-up waits for the first key set before serving without it (see shared/jwks.py).
     jwks_startup_wait_seconds: float = Field(default=5.0, ge=0)
+    # Optional standby for GetProduct/ListProducts (shared/replicas.py): used only while its replay lag is
+    # at most read_replica_max_lag_seconds; a caller who wrote within read_your_writes_seconds reads
+    # from the primary.
+    read_replica_url: str | None = None
+    read_replica_max_lag_seconds: float = Field(default=5.0, gt=0)
+    read_your_writes_seconds: float = Field(default=10.0, ge=0)
     # The longest lifetime (exp - iat, seconds) an access token may claim; longer ones are refused even
     # with a valid signature. Keep it at least AUTH_ACCESS_TOKEN_TTL.
     access_token_max_ttl: int = Field(default=3600, ge=30, le=86400)
@@ -281,6 +289,17 @@ class DataSettings(ServiceSettings):
         secret = self.page_token_key.get_secret_value().encode("utf-8") if self.page_token_key else None
         if secret is not None and len(secret) < PAGE_TOKEN_KEY_MIN_BYTES:
             raise ValueError(f"DATA_PAGE_TOKEN_KEY must be at least {PAGE_TOKEN_KEY_MIN_BYTES} bytes")
+        return self
+
+    @model_validator(mode="after")
+    def _reads_see_own_writes(self) -> DataSettings:
+        # A replica may be this far behind; a caller's reads must stay on the primary at least as long.
+        staleness_bound = self.read_replica_max_lag_seconds + 2 * REPLICA_LAG_PROBE_INTERVAL_SECONDS
+        if self.read_replica_url is not None and self.read_your_writes_seconds < staleness_bound:
+            raise ValueError(
+                f"DATA_READ_YOUR_WRITES_SECONDS must be at least {staleness_bound:g} "
+                "(DATA_READ_REPLICA_MAX_LAG_SECONDS plus two lag probes), or reads could miss own writes"
+            )
         return self
 
     @model_validator(mode="after")

@@ -27,6 +27,7 @@ from sqlalchemy.util import await_only, greenlet_spawn
 from shared.db_failures import Failure, classify
 from shared.deadlines import remaining_time
 from shared.errors import DeadlineExceeded, TransactionConflict, Unavailable
+from shared.failover import follow_the_primary, protocol_out_of_step
 from shared.private_files import private_sqlite_database
 
 log = structlog.get_logger(__name__)
@@ -84,6 +85,7 @@ def create_engine(
         connect_args=connect_args_for(url, application_name),
     )
     _ping_on_checkout(engine)
+    follow_the_primary(engine)
 
     @event.listens_for(engine.sync_engine, "begin")
     def _bound_by_deadline(connection: Any) -> None:
@@ -210,7 +212,15 @@ async def driver_connection(session: AsyncSession) -> AsyncIterator[Any]:
     engine = session.bind
     if not isinstance(engine, AsyncEngine) or not reads_outside_transactions(session):
         raise RuntimeError("driver_connection needs a read-only PostgreSQL session")
-    pooled = await engine.raw_connection()
+    try:
+        pooled = await engine.raw_connection()
+    except engine.dialect.loaded_dbapi.Error as exc:
+        # Unlike `connect()`, `raw_connection()` hands on the driver's connect error unwrapped (mid-failover:
+        # a member shutting down, no member taking writes): wrap it as `connect()` would, so it is
+        # classified the same way.
+        raise DBAPIError.instance(
+            None, None, exc, engine.dialect.loaded_dbapi.Error, connection_invalidated=True
+        ) from exc
     driver: Any = pooled.driver_connection
     try:
         yield driver
@@ -222,6 +232,10 @@ async def driver_connection(session: AsyncSession) -> AsyncIterator[Any]:
         await asyncio.shield(greenlet_spawn(pooled.invalidate))
         if lost:
             raise Unavailable("the database connection was lost, retry later") from exc
+        if protocol_out_of_step(exc):
+            raise DBAPIError.instance(
+                None, None, exc, engine.dialect.loaded_dbapi.Error, connection_invalidated=True
+            ) from exc
         raise
     # Back to the pool, which may close an overflow connection: I/O, hence the greenlet. Not shielded
     # (a shield is a task per call, a third of this path's CPU): only that close can be interrupted,

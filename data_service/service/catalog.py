@@ -71,7 +71,7 @@ class CatalogService:
 
     async def get_product(self, product_id: UUID) -> Product:
         """One product, archived or not."""
-        async with self._unit_of_work(read_only=True) as uow:
+        async with self._unit_of_work(read_only=True, stale_ok=True) as uow:
             return await _existing_product(uow, product_id)
 
     async def list_products(self, command: ListProducts) -> Page[Product]:
@@ -79,7 +79,7 @@ class CatalogService:
         query = command.filter
         digest = filters_digest("products", query.sku_prefix, query.in_stock_only, query.include_archived)
         after_sku = parse_key(resume_key(command.page_token, digest), _sku_key)
-        async with self._unit_of_work(read_only=True) as uow:
+        async with self._unit_of_work(read_only=True, stale_ok=True) as uow:
             rows = await uow.products.list_page(query, after_sku=after_sku, limit=command.page_size + 1)
         return page_of(rows, command.page_size, digest, lambda product: (product.sku.value,))
 

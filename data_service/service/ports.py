@@ -118,9 +118,10 @@ class UnitOfWork(Protocol):
 class UnitOfWorkFactory(Protocol):
     """Opens a new unit of work per call, so one use case can run again after a conflict."""
 
-    def __call__(self, *, read_only: bool = False) -> UnitOfWork:
+    def __call__(self, *, read_only: bool = False, stale_ok: bool = False) -> UnitOfWork:
         """`read_only`: the use case only reads, and its reads need not see one snapshot (each may run
-        on its own, without a transaction); it never commits."""
+        on its own, without a transaction); it never commits. `stale_ok` (with `read_only`): the reads
+        may come from a read replica a few seconds behind, except for a caller's own recent writes."""
         ...
 
 

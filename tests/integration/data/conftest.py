@@ -27,7 +27,7 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 def unit_of_work(engine: AsyncEngine) -> Callable[[], InventoryUnitOfWork]:
     sessions, readers = session_factory(engine), session_factory(engine, read_only=True)
 
-    def open_unit_of_work(*, read_only: bool = False) -> InventoryUnitOfWork:
+    def open_unit_of_work(*, read_only: bool = False, stale_ok: bool = False) -> InventoryUnitOfWork:
         return InventoryUnitOfWork(readers if read_only else sessions)
 
     return open_unit_of_work

@@ -243,7 +243,7 @@ class FakeStore:
     lose_compare_and_set: int = 0
     conflicts_on_commit: int = 0
 
-    def unit_of_work(self, *, read_only: bool = False) -> FakeUnitOfWork:
+    def unit_of_work(self, *, read_only: bool = False, stale_ok: bool = False) -> FakeUnitOfWork:
         uow = FakeUnitOfWork(self.database, self.events, read_only=read_only)
         # Knobs are consumed across attempts, as a retry would see them.
         uow.lose_next_compare_and_set, self.lose_compare_and_set = self.lose_compare_and_set, 0
